@@ -1,0 +1,131 @@
+"""The command line: parse arguments, call the pipeline, turn errors into exit codes.
+
+Exit codes: 0 ok, 1 invalid input or bundle, 2 usage error. Only unexpected
+exceptions (bugs) print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.errors import EXIT_USAGE, LlmpackError
+
+DESCRIPTION = """\
+llmpack turns one small values file per environment into a validated, deterministic
+bundle of Kubernetes manifests for multi-node, multi-GPU vLLM serving on KServe.
+
+Values merge in this order, later wins:
+  charts/kserve-multinode/values.yaml    chart defaults
+  overlays/ENV/values.yaml               the environment
+  overlays/ENV/releases/RELEASE.yaml     one file per model deployment (optional)
+  -f FILE                                extra files, in the order given
+  --set KEY=VALUE                        single values (dotted keys)
+Maps merge, lists and scalars replace, null deletes a key.
+"""
+
+EPILOG = """\
+examples:
+  llmpack render --env prod                 write rendered/prod/
+  llmpack render --env dev --set workerSpec.size=2 --stdout
+  llmpack explain --env prod --release llama3-70b model.env
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except LlmpackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmpack", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"llmpack {__version__}")
+    parser.add_argument("-C", "--project", type=Path, default=Path("."), metavar="DIR",
+                        help="project folder holding charts/, schemas/, overlays/ (default: .)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+
+    render = commands.add_parser(
+        "render", help="render an environment into rendered/ENV/",
+        description="Render every release of an environment, check the bundle, and replace rendered/ENV/ "
+                    "atomically. On any error nothing is written. A bundle equal to what is on disk writes "
+                    "no file.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    _env_options(render)
+    render.add_argument("--stdout", action="store_true",
+                        help="print the bundle as one YAML stream instead of writing files")
+    render.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    render.set_defaults(run=_render)
+
+    explain = commands.add_parser(
+        "explain", help="show which layer set a value",
+        description="Show the merged value of KEY (dotted, e.g. model.env or pvc.size) and every layer "
+                    "that set, merged or deleted it, in merge order.")
+    _env_options(explain)
+    explain.add_argument("--release", help="release to explain (needed when the env has several)")
+    explain.add_argument("key", nargs="?", default="", help="dotted key; empty for the whole values")
+    explain.set_defaults(run=_explain)
+    return parser
+
+
+def _env_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, help="environment: a folder under overlays/")
+    parser.add_argument("-f", "--values", dest="files", action="append", type=Path, default=[], metavar="FILE",
+                        help="extra values file, applied after the overlay (repeatable)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="set one value, e.g. --set workerSpec.size=2 (repeatable; the value is YAML; "
+                             "escape dots in keys as \\.)")
+
+
+def _render(args: argparse.Namespace) -> int:
+    from generator.pipeline import Extras, Project, build, render_env, report
+
+    project = Project.at(args.project)
+    extras = Extras(tuple(args.files), tuple(args.sets))
+    if args.stdout:
+        bundle = build(project, args.env, extras)
+        docs = [f"# Source: {f.path}\n{f.text}" for f in bundle.files if f.obj is not None]
+        sys.stdout.write("---\n".join(docs))
+        return 0
+    bundle, changed = render_env(project, args.env, extras)
+    if not args.quiet:
+        for line in report(bundle):
+            print(line)
+        where = f"{project.output}/{args.env}"
+        count = len(bundle.files)
+        print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from generator.errors import json_pointer
+    from generator.pipeline import Extras, Project, explain
+
+    project = Project.at(args.project)
+    path = [p for p in args.key.strip(".").split(".") if p]
+    release, merged, steps = explain(project, args.env, args.key, args.release,
+                                     Extras(tuple(args.files), tuple(args.sets)))
+    node: object = merged.data
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    print(f"release {release.name}, {json_pointer(path)} = {json.dumps(node, sort_keys=True)}")
+    for location, action, value in steps:
+        shown = "" if action == "delete" else f" {json.dumps(value, sort_keys=True)}"
+        print(f"  {location}: {action}{shown}")
+    if not steps:
+        print("  (no layer sets it)")
+    return 0

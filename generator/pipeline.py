@@ -1,0 +1,185 @@
+"""The pipeline: load -> merge -> validate -> plan -> render -> check -> write.
+
+`build` knows the order and nothing else; each stage lives in its own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator import __version__
+from generator.check import check
+from generator.errors import LoadError, Location, Problem, UsageError, ValuesError
+from generator.load import Layer, load_file, parse_set
+from generator.merge import Merged, merge
+from generator.plan import DNS_LABEL, Plan, plan, values_digest
+from generator.render import Chart, RenderedFile, render
+from generator.validate import validate
+from generator.write import write
+
+KIND_ORDER = ("PersistentVolumeClaim", "Job", "ServingRuntime", "InferenceService", "Service", "Deployment")
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where things are; all display paths are relative to `root`."""
+
+    root: Path
+    chart_dir: str = "charts/kserve-multinode"
+    schema: str = "schemas/values.schema.json"
+    overlays: str = "overlays"
+    output: str = "rendered"
+
+    @classmethod
+    def at(cls, root: Path) -> Project:
+        """The project in `root`; a folder with only overlays/ uses the chart and schema shipped with llmpack."""
+        project = cls(root.resolve())
+        if (project.root / project.chart_dir).is_dir():
+            return project
+        shipped = Path(__file__).resolve().parent.parent
+        return cls(project.root, chart_dir=str(shipped / cls.chart_dir), schema=str(shipped / cls.schema))
+
+    @property
+    def chart(self) -> Chart:
+        return Chart(self.root / self.chart_dir)
+
+    def show(self, path: Path) -> str:
+        """A path as users should read it: relative to the project when inside it."""
+        absolute = path if path.is_absolute() else Path.cwd() / path
+        try:
+            return absolute.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def envs(self) -> list[str]:
+        folder = self.root / self.overlays
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Layers from the command line, applied to every release after the overlay files."""
+
+    files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    layers: tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    env: str
+    plans: tuple[Plan, ...]
+    files: tuple[RenderedFile, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def texts(self) -> dict[str, str]:
+        return {f.path: f.text for f in self.files}
+
+
+def releases(project: Project, env: str, extras: Extras = Extras()) -> list[Release]:
+    """The releases of an environment, each with its layers in merge order."""
+    folder = project.root / project.overlays / env
+    if not env or "/" in env or not folder.is_dir():
+        known = ", ".join(project.envs()) or "none"
+        raise UsageError(f"unknown environment {env!r}: no folder {project.show(folder)} "
+                         f"(environments: {known})")
+    defaults = load_file(project.chart.defaults, project.show(project.chart.defaults))
+    env_file = folder / "values.yaml"
+    base = [defaults] + ([load_file(env_file, project.show(env_file))] if env_file.is_file() else [])
+    tail = [load_file(p, project.show(p)) for p in extras.files] + [parse_set(s) for s in extras.sets]
+    release_dir = folder / "releases"
+    files = sorted(release_dir.iterdir()) if release_dir.is_dir() else []
+    for path in files:
+        if path.suffix != ".yaml" or not DNS_LABEL.fullmatch(path.stem) or len(path.stem) > 63:
+            raise LoadError(Location(project.show(path)), "release files are named RELEASE.yaml with RELEASE "
+                            "a DNS-1123 label (a-z, 0-9, '-'), e.g. llama3-70b.yaml")
+    if not files:
+        if not env_file.is_file():
+            raise UsageError(f"environment {env!r} has neither {project.show(env_file)} nor releases/*.yaml")
+        single = merge([*base, *tail]).data.get("name")
+        return [Release(str(single), (*base, *tail))]
+    return [Release(p.stem, (*base, load_file(p, project.show(p)), *tail)) for p in files]
+
+
+def build(project: Project, env: str, extras: Extras = Extras()) -> Bundle:
+    """Render every release of `env` in memory and check the whole bundle."""
+    plans: list[Plan] = []
+    files: list[RenderedFile] = []
+    problems: list[Problem] = []
+    for release in releases(project, env, extras):
+        context = f"release {release.name} of env {env}"
+        try:
+            merged = merge(release.layers)
+            validate(merged, project.root / project.schema, context)
+            planned = plan(merged, release.name, context)
+        except ValuesError as err:
+            problems += [p for p in err.problems if p not in problems]
+            continue
+        plans.append(planned)
+        files += render(project.chart, merged.data, planned, _header(planned, merged, release, env))
+    if problems:
+        raise ValuesError(problems, f"env {env}")
+    files.append(_kustomization(env, files))
+    check(f"{project.output}/{env}", plans, files)
+    return Bundle(env, tuple(plans), tuple(files))
+
+
+def render_env(project: Project, env: str, extras: Extras = Extras()) -> tuple[Bundle, bool]:
+    """Build and write rendered/ENV/; returns the bundle and whether any file changed."""
+    bundle = build(project, env, extras)
+    changed = write(project.root / project.output, env, bundle.texts())
+    return bundle, changed
+
+
+def _header(planned: Plan, merged: Merged, release: Release, env: str) -> str:
+    sources = " < ".join(layer.name for layer in release.layers)
+    return (f"# Generated by llmpack {__version__}; do not edit. Regenerate: make render ENV={env}\n"
+            f"# release {planned.release}: {sources}\n"
+            f"# values sha256:{values_digest(merged.data)}\n")
+
+
+def _kustomization(env: str, files: Sequence[RenderedFile]) -> RenderedFile:
+    from generator import emit
+
+    def order(f: RenderedFile) -> tuple[str, int, str]:
+        kind = str(f.obj["kind"]) if f.obj else ""
+        return (f.path.split("/")[0], KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), f.path)
+
+    resources = [f.path for f in sorted(files, key=order) if f.obj is not None]
+    obj = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
+    header = f"# Generated by llmpack {__version__}; do not edit. Regenerate: make render ENV={env}\n"
+    return RenderedFile("kustomization.yaml", header + emit.dump(obj), None)
+
+
+def report(bundle: Bundle) -> list[str]:
+    """What a render tells the user: the topology of each release and how it was derived."""
+    lines = []
+    for p in bundle.plans:
+        lines.append(f"{p.release}: {p.name} in {p.namespace}, KServe {p.kserve.version} ({p.target}): "
+                     f"{p.pipeline_parallel} pod(s) x {p.tensor_parallel} GPU = {p.total_gpus} {p.gpu_resource}")
+        lines += [f"  - {note}" for note in p.notes]
+    return lines
+
+
+def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = Extras()
+            ) -> tuple[Release, Merged, list[tuple[Location, str, object]]]:
+    from generator.merge import explain as explain_layers
+
+    found = releases(project, env, extras)
+    if release is not None:
+        found = [r for r in found if r.name == release]
+        if not found:
+            raise UsageError(f"env {env} has no release {release!r}")
+    elif len(found) > 1:
+        names = ", ".join(r.name for r in found)
+        raise UsageError(f"env {env} has several releases ({names}); choose one with --release")
+    chosen = found[0]
+    path = [int(p) if p.isdigit() else p for p in key.strip(".").split(".")] if key else []
+    return chosen, merge(chosen.layers), explain_layers(chosen.layers, path)

@@ -1,0 +1,139 @@
+"""Stage 3, validate: check merged values against schemas/values.schema.json.
+
+Every violation is reported at once, each at the layer and line that set the value,
+with a message written for people (the value is never shown when its key looks
+like a secret).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.errors import Problem, ValuesError
+from generator.merge import Merged
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+SECRET_KEY = re.compile(r"(?i)(token|secret|passw(or)?d|api[-_]?key|credential|private[-_]?key)")
+
+_TYPE_NAMES = {
+    "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+    "object": "a mapping", "array": "a list", "null": "null",
+}
+
+
+@lru_cache(maxsize=4)
+def _validator(schema_path: Path) -> Validator:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def validate(merged: Merged, schema_path: Path, context: str = "") -> None:
+    """Raise `ValuesError` listing every schema violation of `merged.data`."""
+    validator = _validator(schema_path.resolve())
+    errors = sorted(validator.iter_errors(merged.data), key=lambda e: [str(p) for p in e.absolute_path])
+    problems = [problem for error in errors for problem in _problems(error, merged)]
+    if problems:
+        raise ValuesError(problems, context)
+
+
+def describe(value: Any, key: str | int | None) -> str:
+    """A short description of a value for messages; secrets are never shown."""
+    kind = _kind(value)
+    if isinstance(key, str) and SECRET_KEY.search(key) and isinstance(value, str):
+        return f"{kind} (value hidden)"
+    if isinstance(value, (dict, list)):
+        return kind
+    shown = json.dumps(value, ensure_ascii=True)
+    if len(shown) > 60:
+        shown = shown[:57] + '..."'
+    return f"{kind} {shown}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "null"
+
+
+def _problems(error: ValidationError, merged: Merged) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        return [Problem(merged.locate((*path, extra)), (*path, extra), message)
+                for extra, message in _unknown_keys(error)]
+    if error.validator == "required":
+        missing = re.search(r"'([^']+)' is a required property", error.message)
+        if missing:
+            gone = (*path, missing.group(1))
+            if gone in merged.deletions:
+                return [Problem(merged.deletions[gone], gone, "required, but deleted by null here")]
+            return [Problem(merged.locate(gone), gone, "required key is missing")]
+    return [Problem(merged.locate(path), path, _message(error, path))]
+
+
+def _unknown_keys(error: ValidationError) -> list[tuple[str, str]]:
+    schema: Any = error.schema if isinstance(error.schema, dict) else {}
+    instance: Any = error.instance
+    known = sorted((schema.get("properties") or {}).keys())
+    found = []
+    for extra in sorted(set(instance) - set(known)):
+        close = difflib.get_close_matches(extra, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        found.append((extra, f"unknown key; {hint}"))
+    return found
+
+
+def _message(error: ValidationError, path: tuple[str | int, ...]) -> str:
+    key = path[-1] if path else None
+    value: Any = error.instance
+    schema: Any = error.schema if isinstance(error.schema, dict) else {}
+    kind: Any = error.validator
+    expected: Any = error.validator_value
+    if "errorMessage" in schema and kind in ("pattern", "minLength", "maxLength"):
+        return f"{schema['errorMessage']}; got {describe(value, key)}"
+    if kind == "type":
+        wanted: list[str] = expected if isinstance(expected, list) else [expected]
+        names = [_TYPE_NAMES.get(t, t) for t in wanted]
+        text = f"expected {' or '.join(names)}, got {describe(value, key)}"
+        if "string" in wanted and isinstance(value, (int, float, bool)):
+            text += "; quote it to keep it text (YAML reads it as a number or boolean)"
+        elif wanted == ["boolean"] and isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+            text += "; write true or false (YAML 1.2 reads yes/no/on/off as text)"
+        return text
+    if kind == "enum":
+        options = ", ".join(json.dumps(o) for o in expected)
+        text = f"must be one of {options}; got {describe(value, key)}"
+        if isinstance(value, float) and any(isinstance(o, str) for o in expected):
+            text += "; quote it (unquoted, 0.20 is the number 0.2)"
+        return text
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+                 "exclusiveMaximum": "less than"}[kind]
+        return f"must be {words} {expected}; got {describe(value, key)}"
+    if kind == "minItems":
+        return f"must hold at least {expected} item(s)"
+    if kind == "minLength":
+        return "must not be empty" if expected == 1 else \
+            f"must be at least {expected} characters long"
+    if kind == "pattern":
+        return f"does not match the pattern {expected}; got {describe(value, key)}"
+    return f"{kind} check failed"
