@@ -224,7 +224,8 @@ def _parallelism(rules: _Rules, kserve: KServeRelease, notes: list[str]
                    f"tensor parallel size must be at least {kserve.min_tensor}; got {tensor}")
     if pipeline < kserve.min_pipeline:
         later = " (0.15.1 and later accept 1)" if kserve.version == "0.15.0" else ""
-        rules.fail((*pp_path, "value") if PP_ENV in env_values else pp_path, f"KServe {kserve.version} needs a pipeline parallel size of at least "
+        where = (*pp_path, "value") if PP_ENV in env_values else pp_path
+        rules.fail(where, f"KServe {kserve.version} needs a pipeline parallel size of at least "
                    f"{kserve.min_pipeline} (head + workers){later}; got {pipeline}")
     return tensor, pipeline, tuple(kept)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import ProjectFactory
+
 from generator.pipeline import build
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import ProjectFactory
+
 from generator.pipeline import Bundle, build
 
 
@@ -77,7 +77,8 @@ def test_default_pipeline_size_is_two(make_project: ProjectFactory) -> None:
         workerSpec: null
     """)
     assert bundle.plans[0].pipeline_parallel == 2
-    assert bundle.plans[0].notes[0] == "pipeline parallel size 2 by default (set PIPELINE_PARALLEL_SIZE or workerSpec.size)"
+    assert bundle.plans[0].notes[0] == ("pipeline parallel size 2 by default "
+                                        "(set PIPELINE_PARALLEL_SIZE or workerSpec.size)")
 
 
 @pytest.mark.parametrize(("tp", "pp"), [(1, 1), (2, 2), (4, 2), (8, 3)])

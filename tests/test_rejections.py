@@ -4,8 +4,8 @@ file and line that set the value, with exactly these messages. Nothing is writte
 from __future__ import annotations
 
 import pytest
-
 from conftest import ProjectFactory
+
 from generator.errors import CheckError, ValuesError
 from generator.pipeline import build, render_env
 

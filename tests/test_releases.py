@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ProjectFactory
+
 from generator.errors import ValuesError
 from generator.pipeline import build
 from generator.releases import RELEASES, gpu_allocation
@@ -43,7 +43,7 @@ def test_release_column(make_project: ProjectFactory, version: str, autoscaler: 
     if min_pp == 1:
         assert build(single_node, "test").plans[0].pipeline_parallel == 1
     else:
-        with pytest.raises(ValuesError, match="KServe 0.15.0 needs a pipeline parallel size of at least 2"):
+        with pytest.raises(ValuesError, match=r"KServe 0\.15\.0 needs a pipeline parallel size of at least 2"):
             build(single_node, "test")
 
     oci_values = (f'kserve: {{version: "{version}"}}\nmodel: {{storageUri: "oci://registry.example/llama:1"}}\n'
@@ -52,7 +52,7 @@ def test_release_column(make_project: ProjectFactory, version: str, autoscaler: 
         files = build(make_project(oci_values), "test").files
         assert {f.obj["kind"] for f in files if f.obj} == {"ServingRuntime", "InferenceService"}
     else:
-        with pytest.raises(ValuesError, match="needs 0.16 or later"):
+        with pytest.raises(ValuesError, match=r"needs 0\.16 or later"):
             build(make_project(oci_values), "test")
 
 

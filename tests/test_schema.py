@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ProjectFactory
+
 from generator.load import load_file
 from generator.merge import merge
 from generator.pipeline import Project, releases
@@ -45,7 +45,9 @@ class Recording(dict[str, Any]):
         return Recording(value, here, self.seen) if isinstance(value, dict) else value
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        if key not in self:
+            return default
+        return self[key]
 
 
 def declared(schema: dict[str, Any], path: tuple[str, ...], root: dict[str, Any]) -> bool:
@@ -64,7 +66,8 @@ def declared(schema: dict[str, Any], path: tuple[str, ...], root: dict[str, Any]
 
 VARIANTS = [
     "",
-    "network: {socketIfname: eth0}\nscheduling: {nodeSelector: {gpu: a100}, tolerations: [{key: gpu, operator: Exists}]}",
+    "network: {socketIfname: eth0}\n"
+    "scheduling: {nodeSelector: {gpu: a100}, tolerations: [{key: gpu, operator: Exists}]}",
     "download: {tokenSecret: null, image: python:3.12}\npvc: {storageClassName: null}",
     "runtime: {create: false, name: kserve-huggingfaceserver-multinode}",
     'kserve: {version: "0.16"}\nmodel: {storageUri: "oci://r/m:1"}\ndownload: {enabled: false}\npvc: {create: false}',

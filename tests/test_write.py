@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import ProjectFactory
+
 from generator.errors import ValuesError
 from generator.pipeline import render_env
 from generator.write import write
