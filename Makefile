@@ -1,6 +1,7 @@
 # The one entry point for people, the README and CI. Every target sets up what it needs.
 #   make render ENV=prod   render one environment into rendered/prod/ (no ENV: all of them)
-#   make test              lint, type-check and run the tests
+#   make test              lint, type-check and run the tests (installs kubeconform first)
+#   make tools             build the pinned kubeconform into .tools/bin
 #   make golden            accept the current output as the tests' golden bundles
 
 PYTHON ?= python3
@@ -9,7 +10,18 @@ BIN := $(VENV)/bin
 ENV ?=
 ENVS := $(if $(ENV),$(ENV),$(notdir $(wildcard overlays/*)))
 
-.PHONY: render test lint typecheck golden setup clean
+# Pinned tools, built from source with `go install` into a git-ignored folder.
+TOOLS := $(CURDIR)/.tools/bin
+KUBECONFORM_VERSION := v0.7.0
+KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)
+
+# CRDs for the schema check: ../shared/crds when it is there (CI), else LLMPACK_CRD_DIR,
+# else what `llmpack schemas fetch` stored in .cache/llmpack/crds.
+CRD_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/crds) $(LLMPACK_CRD_DIR))
+export LLMPACK_CRD_DIR := $(if $(CRD_DIR),$(abspath $(CRD_DIR)))
+export LLMPACK_KUBECONFORM := $(KUBECONFORM)
+
+.PHONY: render test lint golden setup tools clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -19,18 +31,25 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed
 
-render: $(VENV)/.installed
+$(KUBECONFORM):
+	@command -v go >/dev/null || { echo "building kubeconform needs Go (https://go.dev/dl/)" >&2; exit 1; }
+	GOBIN=$(TOOLS) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	mv $(TOOLS)/kubeconform $@
+
+tools: $(KUBECONFORM)
+
+render: $(VENV)/.installed tools
 	@for env in $(ENVS); do $(BIN)/llmpack render --env $$env || exit $$?; done
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check generator tests
 	$(BIN)/mypy
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed tools lint
 	$(BIN)/pytest
 
 golden: $(VENV)/.installed
 	LLMPACK_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .cache .mypy_cache .pytest_cache .ruff_cache .hypothesis

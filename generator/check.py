@@ -9,16 +9,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from generator import kubeconform
 from generator.errors import CheckError, Finding
-from generator.plan import TP_ENV, Plan
+from generator.plan import DNS_LABEL, DNS_SUBDOMAIN, TP_ENV, Plan, label_problem
 from generator.render import RenderedFile
+from generator.schemas import SchemaSources, schema_set
 
 HF_TOKEN = re.compile(r"hf_[A-Za-z]{34}")
+# kinds whose names become label values or DNS labels: at most 63 characters
+SHORT_NAMES = ("Job", "Service", "Deployment", "InferenceService")
 
 
-def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> None:
+@dataclass(frozen=True)
+class SchemaCheck:
+    """What the kubeconform step needs: where schemas come from, and where to look for the binary
+    (found only when the step runs, so a values error is never hidden behind a missing tool)."""
+
+    sources: SchemaSources
+    tool_roots: tuple[Path, ...]
+
+
+def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
+          schemas: SchemaCheck | None = None) -> None:
+    """Raise `CheckError` with every finding; `schemas=None` skips kubeconform (never by default)."""
     findings: list[Finding] = []
     findings += _unique_objects(out_dir, files)
     findings += _shared_storage(plans)
@@ -26,9 +43,29 @@ def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) ->
         own = [f for f in files if f.path.startswith(plan.release + "/")]
         findings += _admission(out_dir, plan, own)
         findings += _references(out_dir, plan, own, files, plans)
+        findings += _secret_reference(out_dir, plan, own)
+    findings += _names_and_labels(out_dir, files)
     findings += _no_tokens(out_dir, files)
+    if schemas is not None:
+        findings += _schema_findings(out_dir, plans, files, schemas)
     if findings:
         raise CheckError(findings)
+
+
+def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
+                     schemas: SchemaCheck) -> list[Finding]:
+    """One kubeconform run per (KServe release, Kubernetes version); normally one per environment."""
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for plan in plans:
+        key = (plan.kserve.patch, plan.kubernetes_version)
+        groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in files
+                                          if f.obj is not None and f.path.startswith(plan.release + "/"))
+    findings = []
+    binary = kubeconform.find(*schemas.tool_roots)
+    for (patch, kubernetes_version), group in sorted(groups.items()):
+        found = schema_set(schemas.sources, patch, kubernetes_version)
+        findings += kubeconform.validate(binary, found, group)
+    return findings
 
 
 def _objects(files: Iterable[RenderedFile]) -> Iterable[tuple[RenderedFile, dict[str, Any]]]:
@@ -108,11 +145,11 @@ def _parallel_spec(where: str, path: str, worker_spec: dict[str, Any], plan: Pla
         findings.append(Finding(where, f"{path}/containers", "workerSpec allows one container"))
     if containers and containers[0].get("name") != "worker-container":
         findings.append(Finding(where, f"{path}/containers/0/name", "the worker container must be worker-container"))
-    if worker_spec.get("pipelineParallelSize", 0) < plan.kserve.min_pipeline:
-        findings.append(Finding(where, f"{path}/pipelineParallelSize",
-                                f"KServe {plan.kserve.version} needs at least {plan.kserve.min_pipeline}"))
-    if worker_spec.get("tensorParallelSize", 0) < plan.kserve.min_tensor:
-        findings.append(Finding(where, f"{path}/tensorParallelSize", "must be at least 1"))
+    for key, minimum in (("pipelineParallelSize", plan.kserve.min_pipeline),
+                         ("tensorParallelSize", plan.kserve.min_tensor)):
+        size = worker_spec.get(key, 0)
+        if isinstance(size, int) and size < minimum:   # other types: kubeconform reports them
+            findings.append(Finding(where, f"{path}/{key}", f"KServe {plan.kserve.version} needs at least {minimum}"))
     return findings
 
 
@@ -132,6 +169,50 @@ def _references(out_dir: str, plan: Plan, own: Sequence[RenderedFile], files: Se
         if plan.runtime_create and ("ServingRuntime", plan.runtime_name) not in names:
             findings.append(Finding(where, "/spec/predictor/model/runtime",
                                     f"runtime {plan.runtime_name!r} is not in the bundle"))
+    return findings
+
+
+def _names_and_labels(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:
+    """Object names and labels within Kubernetes limits, on objects and their pod templates."""
+    findings = []
+    for file, obj in _objects(files):
+        where = f"{out_dir}/{file.path}"
+        name = str(obj["metadata"].get("name", ""))
+        short = obj["kind"] in SHORT_NAMES
+        if (short and (len(name) > 63 or not DNS_LABEL.fullmatch(name))) or \
+                len(name) > 253 or not DNS_SUBDOMAIN.fullmatch(name):
+            limit = "a DNS-1123 label of at most 63 characters" if short else "a DNS-1123 subdomain"
+            findings.append(Finding(where, "/metadata/name", f"{obj['kind']} name {name!r} must be {limit}"))
+        for path, labels in _label_maps(obj):
+            for key, value in (labels or {}).items():
+                problem = label_problem(str(key), str(value))
+                if problem:
+                    findings.append(Finding(where, f"{path}/{key.replace('~', '~0').replace('/', '~1')}", problem))
+    return findings
+
+
+def _label_maps(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    maps = [("/metadata/labels", obj["metadata"].get("labels"))]
+    template = (obj.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        maps.append(("/spec/template/metadata/labels", (template.get("metadata") or {}).get("labels")))
+    return maps
+
+
+def _secret_reference(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[Finding]:
+    """The download Job reads the token from exactly the Secret the values name."""
+    findings = []
+    for file, obj in _objects(files):
+        if obj["kind"] != "Job":
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+                    for e in container.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
+            expected = {plan.token_secret} if plan.token_secret else set()
+            if refs != expected:
+                findings.append(Finding(f"{out_dir}/{file.path}", "/spec/template/spec/containers",
+                                        f"Secret references {sorted(refs)} differ from download.tokenSecret "
+                                        f"{plan.token_secret}"))
     return findings
 
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.errors import EXIT_USAGE, LlmpackError
+
+if TYPE_CHECKING:
+    from generator.check import SchemaCheck
+    from generator.pipeline import Project
+    from generator.schemas import SchemaSources
 
 DESCRIPTION = """\
 llmpack turns one small values file per environment into a validated, deterministic
@@ -29,10 +36,16 @@ Maps merge, lists and scalars replace, null deletes a key.
 """
 
 EPILOG = """\
+Every render is checked before anything is written: KServe's admission rules, bundle-wide
+rules, and the real kubeconform (strict) against core Kubernetes schemas and the CRDs of
+the target KServe release (--crd-dir or LLMPACK_CRD_DIR; or `llmpack schemas fetch`).
+
 examples:
   llmpack render --env prod                 write rendered/prod/
   llmpack render --env dev --set workerSpec.size=2 --stdout
+  llmpack validate --env prod --crd-dir ~/crds
   llmpack explain --env prod --release llama3-70b model.env
+  llmpack schemas fetch --kserve-version 0.20
 """
 
 
@@ -66,10 +79,32 @@ def _parser() -> argparse.ArgumentParser:
                     "atomically. On any error nothing is written. A bundle equal to what is on disk writes "
                     "no file.", formatter_class=argparse.RawDescriptionHelpFormatter)
     _env_options(render)
+    _schema_options(render)
     render.add_argument("--stdout", action="store_true",
                         help="print the bundle as one YAML stream instead of writing files")
     render.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     render.set_defaults(run=_render)
+
+    validate = commands.add_parser(
+        "validate", help="check an environment without writing",
+        description="Render an environment in memory and run every check, kubeconform included; write "
+                    "nothing. Exit 1 with one line per problem if the bundle would be refused.")
+    _env_options(validate)
+    _schema_options(validate)
+    validate.set_defaults(run=_validate)
+
+    schemas = commands.add_parser("schemas", help="manage the schemas kubeconform uses")
+    schema_commands = schemas.add_subparsers(title="commands", metavar="COMMAND", dest="schemas_command",
+                                             required=True)
+    fetch = schema_commands.add_parser(
+        "fetch", help="download a KServe release's CRDs (needs network access)",
+        description="Download the InferenceService, ServingRuntime and ClusterServingRuntime CRDs of a KServe "
+                    "release from GitHub, check them against digests pinned in llmpack, and store them in the "
+                    "cache (.cache/llmpack/crds), where render and validate find them.")
+    fetch.add_argument("--kserve-version", required=True, help="release as in values, e.g. 0.20 or 0.15")
+    fetch.add_argument("--base-url", default=None,
+                       help="where tags live (default: https://raw.githubusercontent.com/kserve/kserve)")
+    fetch.set_defaults(run=_fetch)
 
     explain = commands.add_parser(
         "explain", help="show which layer set a value",
@@ -91,23 +126,69 @@ def _env_options(parser: argparse.ArgumentParser) -> None:
                              "escape dots in keys as \\.)")
 
 
+def _schema_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--crd-dir", dest="crd_dirs", action="append", type=Path, default=[], metavar="DIR",
+                        help="folder of CRD files: kserve/vX.Y.Z/*.yaml (plus others, e.g. Argo CD, Flux) or "
+                             "the CRDs of your cluster (repeatable; also LLMPACK_CRD_DIR)")
+    parser.add_argument("--skip-kubeconform", action="store_true",
+                        help="skip the schema check (for quick local iterations only; make render never does)")
+
+
+def _schema_check(args: argparse.Namespace, project: Project) -> SchemaCheck | None:
+    from generator.check import SchemaCheck
+
+    if args.skip_kubeconform:
+        return None
+    return SchemaCheck(_sources(args, project), (project.root, Path(__file__).resolve().parent.parent))
+
+
+def _sources(args: argparse.Namespace, project: Project) -> SchemaSources:
+    from generator.schemas import SchemaSources
+
+    from_env = [Path(p) for p in os.environ.get("LLMPACK_CRD_DIR", "").split(os.pathsep) if p]
+    cache = Path(os.environ.get("LLMPACK_CACHE_DIR") or project.root / ".cache" / "llmpack")
+    return SchemaSources(tuple(p.resolve() for p in [*getattr(args, "crd_dirs", []), *from_env]), cache.resolve())
+
+
 def _render(args: argparse.Namespace) -> int:
     from generator.pipeline import Extras, Project, build, render_env, report
 
     project = Project.at(args.project)
     extras = Extras(tuple(args.files), tuple(args.sets))
+    schemas = _schema_check(args, project)
     if args.stdout:
-        bundle = build(project, args.env, extras)
+        bundle = build(project, args.env, extras, schemas)
         docs = [f"# Source: {f.path}\n{f.text}" for f in bundle.files if f.obj is not None]
         sys.stdout.write("---\n".join(docs))
         return 0
-    bundle, changed = render_env(project, args.env, extras)
+    bundle, changed = render_env(project, args.env, extras, schemas)
     if not args.quiet:
         for line in report(bundle):
             print(line)
         where = f"{project.output}/{args.env}"
         count = len(bundle.files)
         print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from generator.pipeline import Extras, Project, build
+
+    project = Project.at(args.project)
+    bundle = build(project, args.env, Extras(tuple(args.files), tuple(args.sets)), _schema_check(args, project))
+    objects = sum(1 for f in bundle.files if f.obj is not None)
+    how = "bundle checks only (--skip-kubeconform)" if args.skip_kubeconform else "bundle checks and kubeconform"
+    print(f"{project.output}/{args.env}: {objects} objects in {len(bundle.plans)} release(s) are valid ({how})")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from generator.pipeline import Project
+    from generator.schemas import KSERVE_BASE_URL, fetch_kserve
+
+    project = Project.at(args.project)
+    target = fetch_kserve(_sources(args, project), args.kserve_version, args.base_url or KSERVE_BASE_URL)
+    print(f"stored KServe CRDs in {project.show(target)} (digests verified)")
     return 0
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import __version__
-from generator.check import check
+from generator.check import SchemaCheck, check
 from generator.errors import LoadError, Location, Problem, UsageError, ValuesError
 from generator.load import Layer, load_file, parse_set
 from generator.merge import Merged, merge
@@ -108,8 +108,9 @@ def releases(project: Project, env: str, extras: Extras = Extras()) -> list[Rele
     return [Release(p.stem, (*base, load_file(p, project.show(p)), *tail)) for p in files]
 
 
-def build(project: Project, env: str, extras: Extras = Extras()) -> Bundle:
-    """Render every release of `env` in memory and check the whole bundle."""
+def build(project: Project, env: str, extras: Extras = Extras(), schemas: SchemaCheck | None = None) -> Bundle:
+    """Render every release of `env` in memory and check the whole bundle (with kubeconform when
+    `schemas` is given)."""
     plans: list[Plan] = []
     files: list[RenderedFile] = []
     problems: list[Problem] = []
@@ -127,13 +128,14 @@ def build(project: Project, env: str, extras: Extras = Extras()) -> Bundle:
     if problems:
         raise ValuesError(problems, f"env {env}")
     files.append(_kustomization(env, files))
-    check(f"{project.output}/{env}", plans, files)
+    check(f"{project.output}/{env}", plans, files, schemas)
     return Bundle(env, tuple(plans), tuple(files))
 
 
-def render_env(project: Project, env: str, extras: Extras = Extras()) -> tuple[Bundle, bool]:
+def render_env(project: Project, env: str, extras: Extras = Extras(),
+               schemas: SchemaCheck | None = None) -> tuple[Bundle, bool]:
     """Build and write rendered/ENV/; returns the bundle and whether any file changed."""
-    bundle = build(project, env, extras)
+    bundle = build(project, env, extras, schemas)
     changed = write(project.root / project.output, env, bundle.texts())
     return bundle, changed
 

@@ -69,6 +69,8 @@ class Plan:
     labels: dict[str, str]
     isvc_annotations: dict[str, str]
     notes: tuple[str, ...]
+    kubernetes_version: str = "1.33"
+    token_secret: tuple[str, str] | None = None
     marker_file: str = MARKER_FILE
     probe_period: int = PROBE_PERIOD_SECONDS
 
@@ -155,6 +157,8 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
         startup_failure_threshold=math.ceil(values["startup"]["timeoutSeconds"] / PROBE_PERIOD_SECONDS),
         worker_startup_failure_threshold=math.ceil(values["startup"]["rayWaitSeconds"] / 10) + 3,
         labels=labels, isvc_annotations=_isvc_annotations(kserve, custom_gpus), notes=tuple(notes),
+        kubernetes_version=values["kubernetes"]["version"],
+        token_secret=(secret["name"], secret["key"]) if (secret := download.get("tokenSecret")) else None,
     )
 
 
@@ -379,16 +383,23 @@ def _labels(rules: _Rules, name: str, release: str) -> dict[str, str]:
               "app.kubernetes.io/managed-by": "llmpack"}
     for key, value in sorted((rules.get("labels") or {}).items()):
         here: Path_ = ("labels", key)
+        problem = label_problem(key, value)
         if key in labels:
             rules.fail(here, f"label {key} is set by llmpack; remove it")
-        elif not _label_key_ok(key):
-            rules.fail(here, "not a valid label key (optional DNS prefix/, then at most 63 of A-Z a-z 0-9 - _ .)")
-        elif len(value) > 63 or not LABEL_VALUE.fullmatch(value):
-            rules.fail(here, "label values are at most 63 characters of A-Z a-z 0-9 - _ . (alphanumeric at "
-                       "both ends)")
+        elif problem:
+            rules.fail(here, problem)
         else:
             labels[key] = value
     return labels
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why a label is invalid in Kubernetes, or None."""
+    if not _label_key_ok(key):
+        return "not a valid label key (optional DNS prefix/, then at most 63 of A-Z a-z 0-9 - _ .)"
+    if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
+        return "label values are at most 63 characters of A-Z a-z 0-9 - _ . (alphanumeric at both ends)"
+    return None
 
 
 def _label_key_ok(key: str) -> bool:

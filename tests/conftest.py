@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from generator import kubeconform
+from generator.check import SchemaCheck
 from generator.pipeline import Project
+from generator.schemas import SchemaSources
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED_CRDS = REPO.parent / "shared" / "crds"
 
 ProjectFactory = Callable[..., Project]
 
@@ -34,3 +39,23 @@ def make_project(tmp_path: Path) -> ProjectFactory:
                        schema=str(REPO / "schemas/values.schema.json"))
 
     return factory
+
+
+def crd_dir() -> Path:
+    """The CRDs the tests validate against: LLMPACK_CRD_DIR (set by make), else ../shared/crds."""
+    folder = Path(os.environ.get("LLMPACK_CRD_DIR") or SHARED_CRDS)
+    if not (folder / "kserve").is_dir():
+        pytest.fail(f"no CRDs at {folder}: run the tests with `make test`, or set LLMPACK_CRD_DIR")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("schema-cache")
+
+
+@pytest.fixture
+def schema_check(schema_cache: Path) -> SchemaCheck:
+    """The real kubeconform (built by `make tools`) with the real CRDs; missing tools fail the test."""
+    kubeconform.find(REPO)   # fails the test at once when `make tools` has not run
+    return SchemaCheck(SchemaSources((crd_dir(),), schema_cache), (REPO,))

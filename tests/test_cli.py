@@ -6,14 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ProjectFactory
+from conftest import ProjectFactory, crd_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def llmpack(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: kubeconform from llmpack's .tools/bin, CRDs from LLMPACK_CRD_DIR."""
     return subprocess.run([sys.executable, "-m", "generator", *args], capture_output=True, text=True, cwd=cwd,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LLMPACK_CRD_DIR": str(crd_dir())})
 
 
 def test_render_writes_the_bundle_and_reports_the_topology(make_project: ProjectFactory) -> None:
