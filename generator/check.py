@@ -55,14 +55,15 @@ def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
 def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
                      schemas: SchemaCheck) -> list[Finding]:
     """One kubeconform run per (KServe release, Kubernetes version); normally one per environment."""
-    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    groups: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
     for plan in plans:
-        key = (plan.kserve.patch, plan.kubernetes_version)
-        groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in files
-                                          if f.obj is not None and f.path.startswith(plan.release + "/"))
+        own = [f for f in files if f.obj is not None and f.path.startswith(plan.release + "/")]
+        uses_kserve = any(str(f.obj["apiVersion"]).startswith("serving.kserve.io/") for f in own if f.obj)
+        key = (plan.kserve.patch if uses_kserve else None, plan.kubernetes_version)
+        groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in own)
     findings = []
     binary = kubeconform.find(*schemas.tool_roots)
-    for (patch, kubernetes_version), group in sorted(groups.items()):
+    for (patch, kubernetes_version), group in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
         found = schema_set(schemas.sources, patch, kubernetes_version)
         findings += kubeconform.validate(binary, found, group)
     return findings

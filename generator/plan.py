@@ -52,6 +52,7 @@ class Plan:
     download_image: str
     runtime_name: str
     runtime_create: bool
+    runtime_flavor: str                   # "llmpack" (vllm-runtime image) or "kserve" (upstream image)
     storage_uri: str
     claim: str | None                     # None for oci://
     model_path: str
@@ -121,6 +122,13 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
     download_resources = _resources(rules, ("download", "resources"), gpu_resource, 0)
     _check_replicas(rules)
     runtime_name = _runtime_name(rules, name)
+    if values["target"] == "raw":
+        if not values["runtime"]["create"]:
+            rules.fail(("runtime", "create"), "target raw renders the pods itself and needs llmpack's runtime "
+                       "definition (runtime.create: true)")
+        if claim is None and not rules.problems:
+            rules.fail(("model", "storageUri"), "target raw needs a pvc:// storageUri (OCI model images need "
+                       "KServe's modelcar support)")
     if not values["runtime"]["create"] and values["model"]["args"]:
         rules.fail(("model", "args"), "server arguments need the bundle's own runtime (runtime.create: true); "
                    "a cluster runtime's command would be replaced by them")
@@ -133,7 +141,10 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
     if (pods, head_gpus, worker_gpus or tensor) != (pipeline, tensor, tensor):
         raise AssertionError(f"GPU allocation {pods}x{head_gpus}/{worker_gpus} != PP {pipeline} x TP {tensor}")
 
-    image = values["runtime"].get("image") or kserve.image
+    flavor = values["runtime"]["flavor"]
+    image = values["runtime"].get("image") or (kserve.llmpack_image if flavor == "llmpack" else kserve.image)
+    if "@sha256:" not in image:
+        notes.append(f"image {image} is pinned by tag; pin it by digest (IMAGE@sha256:...) for reproducible pods")
     download = values["download"]
     download_image = download.get("image") or image
     revision = values["model"]["revision"]
@@ -146,7 +157,7 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
         release=release, name=name, namespace=values["namespace"], target=values["target"], kserve=kserve,
         tensor_parallel=tensor, pipeline_parallel=pipeline, workers=pipeline - 1,
         gpu_resource=gpu_resource, gpu_resource_types=custom_gpus, image=image, download_image=download_image,
-        runtime_name=runtime_name, runtime_create=values["runtime"]["create"],
+        runtime_name=runtime_name, runtime_create=values["runtime"]["create"], runtime_flavor=flavor,
         storage_uri=values["model"]["storageUri"], claim=claim, model_path=model_path,
         pvc_create=bool(claim) and values["pvc"]["create"],
         pvc_size=quantity.canonical(values["pvc"]["size"]) if values["pvc"].get("size") is not None else None,

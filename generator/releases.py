@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator import __version__
+
+LLMPACK_IMAGE_REPOSITORY = "ghcr.io/llmpack/vllm-runtime"
 KNOWN_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "intel.com/gpu", "habana.ai/gaudi")
 
 
@@ -26,6 +29,11 @@ class KServeRelease:
     def image(self) -> str:
         """KServe's published huggingfaceserver GPU image for this release (pinned tag)."""
         return f"kserve/huggingfaceserver:v{self.patch}-gpu"
+
+    @property
+    def llmpack_image(self) -> str:
+        """llmpack's runtime image (vllm-runtime/) built on `image`, as published for this release."""
+        return f"{LLMPACK_IMAGE_REPOSITORY}:{__version__}-kserve{self.patch}"
 
     @property
     def min_tensor(self) -> int:

@@ -89,16 +89,20 @@ class SchemaSet:
         return [str(self.core / CORE_TEMPLATE), str(self.crds / CRD_TEMPLATE)]
 
 
-def schema_set(sources: SchemaSources, kserve_patch: str, kubernetes_minor: str) -> SchemaSet:
+def schema_set(sources: SchemaSources, kserve_patch: str | None, kubernetes_minor: str) -> SchemaSet:
+    """Schemas for one kubeconform run; `kserve_patch=None` when the objects use no KServe kind."""
     files = crd_files(sources, kserve_patch)
     crds, kinds = _converted(sources.cache, files)
     version = f"{kubernetes_minor}.0"
     return SchemaSet(version, core_schemas(sources.cache, version), crds, kinds)
 
 
-def crd_files(sources: SchemaSources, kserve_patch: str) -> list[Path]:
+def crd_files(sources: SchemaSources, kserve_patch: str | None) -> list[Path]:
     """The CRD files for one KServe release plus every non-KServe CRD of the first folder that has it."""
     searched = [*sources.crd_dirs, sources.fetched]
+    if kserve_patch is None:
+        return next((sorted(p for p in _files_below(f) if (f / "kserve") not in p.parents)
+                     for f in sources.crd_dirs if f.is_dir()), [])
     for folder in searched:
         versioned = folder / "kserve"
         if versioned.is_dir():

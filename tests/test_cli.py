@@ -55,9 +55,14 @@ def test_help_teaches_the_layers_and_examples() -> None:
         assert words in done.stdout
 
 
+def line_of(path: str, text: str) -> int:
+    return (REPO / path).read_text().splitlines().index(text) + 1
+
+
 def test_explain_names_the_file_that_won() -> None:
     done = llmpack("explain", "--env", "prod", "--release", "llama3-70b", "pvc.size")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ('release llama3-70b, /pvc/size = "300Gi"\n'
-                           '  charts/kserve-multinode/values.yaml:48: set "50Gi"\n'
-                           '  overlays/prod/releases/llama3-70b.yaml:30: set "300Gi"\n')
+    defaults, release = "charts/kserve-multinode/values.yaml", "overlays/prod/releases/llama3-70b.yaml"
+    assert done.stdout == (f'release llama3-70b, /pvc/size = "300Gi"\n'
+                           f'  {defaults}:{line_of(defaults, "  size: 50Gi")}: set "50Gi"\n'
+                           f'  {release}:{line_of(release, "  size: 300Gi")}: set "300Gi"\n')

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ProjectFactory
+from conftest import ProjectFactory, crd_dir
 
 from generator.pipeline import build
 
@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def render_to_stdout(seed: str) -> str:
-    env = {**os.environ, "PYTHONHASHSEED": seed}
+    env = {**os.environ, "PYTHONHASHSEED": seed, "LLMPACK_CRD_DIR": str(crd_dir())}
     done = subprocess.run([sys.executable, "-m", "generator", "-C", str(REPO), "render", "--env", "prod",
                            "--stdout"], capture_output=True, text=True, env=env, check=True)
     return done.stdout

@@ -34,10 +34,15 @@ def test_release_column(make_project: ProjectFactory, version: str, autoscaler: 
     annotations = by_kind["InferenceService"]["metadata"]["annotations"]
     assert annotations == {"serving.kserve.io/autoscalerClass": autoscaler,
                            "serving.kserve.io/deploymentMode": mode}
+    ours = f"ghcr.io/llmpack/vllm-runtime:0.1.0-kserve{tag[1:].removesuffix('-gpu')}"
     runtime = by_kind["ServingRuntime"]["spec"]
-    assert runtime["containers"][0]["image"] == f"kserve/huggingfaceserver:{tag}"
-    assert runtime["workerSpec"]["containers"][0]["image"] == f"kserve/huggingfaceserver:{tag}"
-    assert by_kind["Job"]["spec"]["template"]["spec"]["containers"][0]["image"] == f"kserve/huggingfaceserver:{tag}"
+    assert runtime["containers"][0]["image"] == ours
+    assert runtime["workerSpec"]["containers"][0]["image"] == ours
+    assert by_kind["Job"]["spec"]["template"]["spec"]["containers"][0]["image"] == ours
+    upstream = build(make_project(f'kserve: {{version: "{version}"}}\nruntime: {{flavor: kserve}}'), "test")
+    images = {c["image"] for f in upstream.files if f.obj and f.obj["kind"] == "ServingRuntime"
+              for c in [*f.obj["spec"]["containers"], *f.obj["spec"]["workerSpec"]["containers"]]}
+    assert images == {f"kserve/huggingfaceserver:{tag}"}
 
     single_node = make_project(f'kserve: {{version: "{version}"}}\nmodel: {{env: []}}\nworkerSpec: {{size: 0}}')
     if min_pp == 1:

@@ -64,7 +64,7 @@ def break_template(project: Path, name: str, old: str, new: str) -> None:
 
 MISTAKES = [
     ("unknown-crd-field", "inferenceservice.yaml",
-     "    workerSpec:\n", "    workerSpec:\n      size: 1\n",
+     '"tensorParallelSize": plan.tensor_parallel,', '"tensorParallelSize": plan.tensor_parallel, "size": 1,',
      "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/workerSpec: additional "
      "properties 'size' not allowed"),
     ("wrong-type", "servingruntime.yaml",
