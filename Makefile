@@ -1,7 +1,8 @@
 # The one entry point for people, the README and CI. Every target sets up what it needs.
 #   make render ENV=prod   render one environment into rendered/prod/ (no ENV: all of them)
 #   make test              lint, type-check and run the tests (installs kubeconform first)
-#   make tools             build the pinned kubeconform into .tools/bin
+#   make check             fail if rendered/ is stale or hand-edited
+#   make tools             build the pinned kubeconform and kustomize into .tools/bin
 #   make golden            accept the current output as the tests' golden bundles
 
 PYTHON ?= python3
@@ -14,14 +15,17 @@ ENVS := $(if $(ENV),$(ENV),$(notdir $(wildcard overlays/*)))
 TOOLS := $(CURDIR)/.tools/bin
 KUBECONFORM_VERSION := v0.7.0
 KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)
 
 # CRDs for the schema check: ../shared/crds when it is there (CI), else LLMPACK_CRD_DIR,
 # else what `llmpack schemas fetch` stored in .cache/llmpack/crds.
 CRD_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/crds) $(LLMPACK_CRD_DIR))
 export LLMPACK_CRD_DIR := $(if $(CRD_DIR),$(abspath $(CRD_DIR)))
 export LLMPACK_KUBECONFORM := $(KUBECONFORM)
+export LLMPACK_KUSTOMIZE := $(KUSTOMIZE)
 
-.PHONY: render test lint golden setup tools clean
+.PHONY: render test check lint golden setup tools clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -36,7 +40,12 @@ $(KUBECONFORM):
 	GOBIN=$(TOOLS) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 	mv $(TOOLS)/kubeconform $@
 
-tools: $(KUBECONFORM)
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "building kustomize needs Go (https://go.dev/dl/)" >&2; exit 1; }
+	GOBIN=$(TOOLS) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(TOOLS)/kustomize $@
+
+tools: $(KUBECONFORM) $(KUSTOMIZE)
 
 render: $(VENV)/.installed tools
 	@for env in $(ENVS); do $(BIN)/llmpack render --env $$env || exit $$?; done
@@ -47,6 +56,10 @@ lint: $(VENV)/.installed
 
 test: $(VENV)/.installed tools lint
 	$(BIN)/pytest
+
+# Fails when rendered/ is stale or hand-edited (CI and pre-commit run it).
+check: $(VENV)/.installed tools
+	$(BIN)/llmpack check
 
 golden: $(VENV)/.installed
 	LLMPACK_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py

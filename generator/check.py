@@ -61,6 +61,11 @@ def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[Render
         uses_kserve = any(str(f.obj["apiVersion"]).startswith("serving.kserve.io/") for f in own if f.obj)
         key = (plan.kserve.patch if uses_kserve else None, plan.kubernetes_version)
         groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in own)
+    releases = tuple(f"{plan.release}/" for plan in plans)
+    environment = [(f"{out_dir}/{f.path}", f.text) for f in files
+                   if f.obj is not None and not f.path.startswith(releases)]
+    if environment and plans:   # the GitOps objects: core kinds and the Argo CD / Flux CRDs
+        groups.setdefault((None, plans[0].kubernetes_version), []).extend(environment)
     findings = []
     binary = kubeconform.find(*schemas.tool_roots)
     for (patch, kubernetes_version), group in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):

@@ -44,6 +44,8 @@ examples:
   llmpack render --env prod                 write rendered/prod/
   llmpack render --env dev --set workerSpec.size=2 --stdout
   llmpack validate --env prod --crd-dir ~/crds
+  llmpack check                             is rendered/ up to date? (CI, pre-commit)
+  llmpack diff --env prod --base origin/main   review a change as Markdown
   llmpack explain --env prod --release llama3-70b model.env
   llmpack schemas fetch --kserve-version 0.20
 """
@@ -105,6 +107,27 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--base-url", default=None,
                        help="where tags live (default: https://raw.githubusercontent.com/kserve/kserve)")
     fetch.set_defaults(run=_fetch)
+
+    check = commands.add_parser(
+        "check", help="fail if the committed rendered/ is stale or hand-edited",
+        description="Re-render every environment (or those given with --env) in memory and compare with "
+                    "rendered/. Exit 1 listing each file that is missing, stale (its values changed since it "
+                    "was rendered), hand-edited or extra; exit 0 when rendered/ is up to date. For CI and "
+                    "pre-commit.")
+    check.add_argument("--env", dest="envs", action="append", default=[],
+                       help="environment to check (repeatable; default: every folder under overlays/)")
+    _schema_options(check)
+    check.set_defaults(run=_check)
+
+    diff = commands.add_parser(
+        "diff", help="review a change to rendered/ENV as Markdown",
+        description="Compare rendered/ENV as committed at a git ref with a fresh render of the working tree. "
+                    "Prints Markdown for a pull request comment: objects added, removed and changed with the "
+                    "changed fields, risk labels (TP/PP, model revision, PVC shrink or storage class, GPU total, "
+                    "image), and the unified diff. Prints nothing when nothing changed.")
+    _env_options(diff)
+    diff.add_argument("--base", default="HEAD", help="git ref to compare with (default: HEAD)")
+    diff.set_defaults(run=_diff)
 
     explain = commands.add_parser(
         "explain", help="show which layer set a value",
@@ -189,6 +212,40 @@ def _fetch(args: argparse.Namespace) -> int:
     project = Project.at(args.project)
     target = fetch_kserve(_sources(args, project), args.kserve_version, args.base_url or KSERVE_BASE_URL)
     print(f"stored KServe CRDs in {project.show(target)} (digests verified)")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from generator.pipeline import Project, build, stale_files
+
+    project = Project.at(args.project)
+    envs = args.envs or project.envs()
+    schemas = _schema_check(args, project)
+    found = [item for env in envs for item in stale_files(project, build(project, env, schemas=schemas))]
+    known = set(envs)
+    output = project.root / project.output
+    if not args.envs and output.is_dir():
+        found += [("orphan", f"{project.output}/{p.name}/") for p in sorted(output.iterdir())
+                  if p.is_dir() and not p.name.startswith(".") and p.name not in known]
+    if not found:
+        print(f"{project.output}/ is up to date ({len(envs)} environment(s))")
+        return 0
+    print(f"{project.output}/ is out of date ({len(found)} file(s)); run `make render` and commit:",
+          file=sys.stderr)
+    for reason, path in found:
+        print(f"  {reason:<12} {path}", file=sys.stderr)
+    return 1
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from generator.diff import Side, files_at, markdown
+    from generator.pipeline import Extras, Project, build
+
+    project = Project.at(args.project)
+    folder = f"{project.output}/{args.env}"
+    bundle = build(project, args.env, Extras(tuple(args.files), tuple(args.sets)))
+    old = Side.of(files_at(project.root, args.base, folder))
+    sys.stdout.write(markdown(args.env, args.base, old, Side.of(bundle.texts()), folder))
     return 0
 
 

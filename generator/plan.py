@@ -70,6 +70,7 @@ class Plan:
     labels: dict[str, str]
     isvc_annotations: dict[str, str]
     notes: tuple[str, ...]
+    argocd: bool = False                  # add Argo CD sync waves
     kubernetes_version: str = "1.33"
     token_secret: tuple[str, str] | None = None
     marker_file: str = MARKER_FILE
@@ -122,6 +123,10 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
     download_resources = _resources(rules, ("download", "resources"), gpu_resource, 0)
     _check_replicas(rules)
     runtime_name = _runtime_name(rules, name)
+    for tool, key in (("argocd", "repoURL"), ("flux", "url")):
+        if values["gitops"][tool]["enabled"] and not values["gitops"][tool].get(key):
+            rules.fail(("gitops", tool), f"gitops.{tool}.{key} is required when gitops.{tool}.enabled is true: "
+                       "the git repository that holds rendered/")
     if values["target"] == "raw":
         if not values["runtime"]["create"]:
             rules.fail(("runtime", "create"), "target raw renders the pods itself and needs llmpack's runtime "
@@ -168,7 +173,7 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
         startup_failure_threshold=math.ceil(values["startup"]["timeoutSeconds"] / PROBE_PERIOD_SECONDS),
         worker_startup_failure_threshold=math.ceil(values["startup"]["rayWaitSeconds"] / 10) + 3,
         labels=labels, isvc_annotations=_isvc_annotations(kserve, custom_gpus), notes=tuple(notes),
-        kubernetes_version=values["kubernetes"]["version"],
+        kubernetes_version=values["kubernetes"]["version"], argocd=values["gitops"]["argocd"]["enabled"],
         token_secret=(secret["name"], secret["key"]) if (secret := download.get("tokenSecret")) else None,
     )
 

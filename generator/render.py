@@ -1,10 +1,12 @@
 """Stage 5, render: chart templates + values + plan -> one object per file.
 
 Templates are Jinja2 with StrictUndefined (a missing key is an error, never an empty
-field) and no access to the environment or the clock. Each `templates/NAME.yaml`
-renders zero or one object; the text is parsed back and written in llmpack's
-canonical form (emit.py), so the output does not depend on template whitespace.
-`templates/*.md` render as text; files starting with `_` are partials.
+field) and no access to the environment or the clock. Each `templates/PHASE/NAME.yaml`
+renders zero or one object, written to `RELEASE/PHASE/NAME.yaml`; the phases (storage,
+download, serving) are applied in that order by Argo CD waves and Flux dependencies.
+The text is parsed back and written in llmpack's canonical form (emit.py), so the output
+does not depend on template whitespace. `templates/*.md` render as text; files starting
+with `_` are partials.
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ def render(chart: Chart, values: dict[str, Any], plan: Plan, header: str) -> lis
         if obj is not None:
             rendered.append(RenderedFile(path, header + emit.dump(obj), obj))
     return rendered
+
+
+def render_template(chart: Chart, template: str, context: dict[str, Any], path: str, header: str) -> RenderedFile:
+    """Render one chart template (path relative to the chart) that must produce one object."""
+    env = _environment(chart.root.resolve())
+    text = _render_one(env, template, {**context, "files": _files(chart.root.resolve())})
+    obj = _parse(template, text)
+    if obj is None:
+        raise TemplateError(template, None, "rendered nothing")
+    return RenderedFile(path, header + emit.dump(obj), obj)
+
+
+def render_text(chart: Chart, template: str, context: dict[str, Any], path: str) -> RenderedFile:
+    """Render one chart template to a text file (no object)."""
+    env = _environment(chart.root.resolve())
+    text = _render_one(env, template, {**context, "llmpack_version": __version__})
+    return RenderedFile(path, text.strip() + "\n", None)
 
 
 def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
@@ -129,7 +148,7 @@ def _environment(root: Path) -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root / "templates")),
+        loader=jinja2.FileSystemLoader([str(root / "templates"), str(root)]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - YAML, not HTML; values are quoted by `q`
         keep_trailing_newline=True,
@@ -149,5 +168,7 @@ def _files(root: Path) -> dict[str, str]:
 
 @lru_cache(maxsize=4)
 def _template_names(root: Path) -> tuple[str, ...]:
-    return tuple(sorted(p.name for p in (root / "templates").iterdir()
+    """Template paths below templates/; a template's path is its output path below the release."""
+    folder = root / "templates"
+    return tuple(sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                         if p.is_file() and not p.name.startswith("_")))

@@ -1,4 +1,5 @@
-"""The Argo CD health checks in gitops/argocd/ run in a real Lua 5.1, in Argo CD's sandbox.
+"""The Argo CD health checks (charts/kserve-multinode/files/argocd-health-*.lua) run in a real
+Lua 5.1, in Argo CD's sandbox.
 
 Argo CD evaluates custom health scripts with gopher-lua (Lua 5.1 semantics). Unless
 `resource.customizations.useOpenLibs.<group_kind>` is "true" it opens only the base, table, package
@@ -23,9 +24,9 @@ import yaml
 from lupa import lua51
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = REPO / "gitops" / "argocd"
-ISVC_SCRIPT = SCRIPTS / "health-inferenceservice.lua"
-JOB_SCRIPT = SCRIPTS / "health-job.lua"
+SCRIPTS = REPO / "charts" / "kserve-multinode" / "files"
+ISVC_SCRIPT = SCRIPTS / "argocd-health-inferenceservice.lua"
+JOB_SCRIPT = SCRIPTS / "argocd-health-job.lua"
 SAMPLES = Path(__file__).resolve().parent / "data" / "isvc-status"
 
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
@@ -120,7 +121,9 @@ ISVC_CASES = [
         'PredictorReady is False (ProgressDeadlineExceeded): ReplicaSet "huggingface-llama3-predictor-6b9f7c5d8" '
         "has timed out progressing.",
     ),
-    ("stale-observed-generation.yaml", "Progressing", "Waiting for the controller to observe generation 2"),
+    # observedGeneration is the head Deployment's, not the InferenceService's: never waited for
+    ("stale-observed-generation.yaml", "Healthy",
+     "InferenceService is ready at http://huggingface-llama3-llm-serving.example.com"),
     ("serverless-healthy.yaml", "Healthy", "InferenceService is ready at http://sklearn-iris.kserve-test.example.com"),
     ("stopped.yaml", "Suspended", "InferenceService is stopped"),
     (
@@ -257,9 +260,9 @@ def test_ready_with_predictor_not_ready_is_progressing() -> None:
     )
 
 
-def test_current_or_newer_observed_generation_is_not_waited_for() -> None:
+def test_observed_generation_never_holds_health_back() -> None:
     obj = sample("stale-observed-generation.yaml")
-    for observed in (2, 5):
+    for observed in (1, 2, 5):
         obj["status"]["observedGeneration"] = observed
         assert run_health(ISVC_SCRIPT, obj)[0] == "Healthy"
     del obj["status"]["observedGeneration"]

@@ -38,8 +38,8 @@ def test_secret_reference_must_match_the_values(make_project: ProjectFactory) ->
         next(e for e in env if e["name"] == "HF_TOKEN")["valueFrom"]["secretKeyRef"]["name"] = "other"
 
     assert findings(make_project, "download-job.yaml", other_secret) == [
-        "rendered/test/huggingface-llama3/download-job.yaml: /spec/template/spec/containers: Secret references "
-        "[('other', 'HF_TOKEN')] differ from download.tokenSecret ('hf-token', 'HF_TOKEN')"]
+        "rendered/test/huggingface-llama3/download/download-job.yaml: /spec/template/spec/containers: Secret "
+        "references [('other', 'HF_TOKEN')] differ from download.tokenSecret ('hf-token', 'HF_TOKEN')"]
 
 
 def test_label_values_within_kubernetes_limits(make_project: ProjectFactory) -> None:
@@ -47,8 +47,8 @@ def test_label_values_within_kubernetes_limits(make_project: ProjectFactory) -> 
         pvc["metadata"]["labels"]["team"] = "x" * 64
 
     assert findings(make_project, "persistentvolumeclaim.yaml", long_label) == [
-        "rendered/test/huggingface-llama3/persistentvolumeclaim.yaml: /metadata/labels/team: label values are at "
-        "most 63 characters of A-Z a-z 0-9 - _ . (alphanumeric at both ends)"]
+        "rendered/test/huggingface-llama3/storage/persistentvolumeclaim.yaml: /metadata/labels/team: label values "
+        "are at most 63 characters of A-Z a-z 0-9 - _ . (alphanumeric at both ends)"]
 
 
 def test_job_names_are_dns_labels(make_project: ProjectFactory) -> None:
@@ -56,7 +56,7 @@ def test_job_names_are_dns_labels(make_project: ProjectFactory) -> None:
         job["metadata"]["name"] = "j" * 64
 
     assert findings(make_project, "download-job.yaml", long_name) == [
-        f"rendered/test/huggingface-llama3/download-job.yaml: /metadata/name: Job name '{'j' * 64}' must be a "
+        f"rendered/test/huggingface-llama3/download/download-job.yaml: /metadata/name: Job name '{'j' * 64}' must be a "
         "DNS-1123 label of at most 63 characters"]
 
 
@@ -66,9 +66,9 @@ def test_runtime_and_claim_must_exist(make_project: ProjectFactory) -> None:
     with pytest.raises(CheckError) as caught:
         check("rendered/test", bundle.plans, kept)
     assert [str(f) for f in caught.value.findings] == [
-        "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/model/storageUri: claim "
+        "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /spec/predictor/model/storageUri: claim "
         "'llama-3-8b-pvc' is neither in the bundle nor declared existing",
-        "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/model/runtime: runtime "
+        "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /spec/predictor/model/runtime: runtime "
         "'huggingface-llama3-runtime' is not in the bundle"]
 
 
@@ -80,13 +80,13 @@ def test_admission_rules_on_objects(make_project: ProjectFactory) -> None:
         predictor["workerSpec"]["containers"].append({"name": "sidecar"})
 
     assert findings(make_project, "inferenceservice.yaml", break_isvc) == [
-        "rendered/test/huggingface-llama3/inferenceservice.yaml: /metadata/annotations: multi-node needs "
+        "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /metadata/annotations: multi-node needs "
         "serving.kserve.io/autoscalerClass: none",
-        "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/workerSpec/containers: workerSpec "
-        "allows one container",
-        "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/model/env: TENSOR_PARALLEL_SIZE / "
-        "PIPELINE_PARALLEL_SIZE are refused by KServe 0.15+; use workerSpec.tensorParallelSize / "
-        "pipelineParallelSize"]
+        "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /spec/predictor/workerSpec/containers: "
+        "workerSpec allows one container",
+        "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /spec/predictor/model/env: "
+        "TENSOR_PARALLEL_SIZE / PIPELINE_PARALLEL_SIZE are refused by KServe 0.15+; use "
+        "workerSpec.tensorParallelSize / pipelineParallelSize"]
 
 
 def test_hf_token_anywhere_in_the_output_is_refused(make_project: ProjectFactory) -> None:

@@ -24,7 +24,7 @@ GENERATION = "1"
 def objects(env: str, target: str, version: str) -> dict[tuple[str, str], dict[str, Any]]:
     bundle = build(Project(REPO), env, Extras(sets=(f"target={target}", f'kserve.version="{version}"')))
     return {(f.path.split("/")[0], f.obj["kind"] + ":" + f.obj["metadata"]["name"]): f.obj
-            for f in bundle.files if f.obj}
+            for f in bundle.files if f.obj and not f.path.startswith("gitops/")}
 
 
 def merge_env(base: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:

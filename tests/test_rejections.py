@@ -132,8 +132,9 @@ def test_two_releases_cannot_define_the_same_object(make_project: ProjectFactory
     with pytest.raises(CheckError) as caught:
         build(project, "test")
     messages = [str(f) for f in caught.value.findings]
-    assert messages[0] == ("rendered/test/b/persistentvolumeclaim.yaml: /metadata/name: PersistentVolumeClaim "
-                           "llm-serving/llama-3-8b-pvc is also defined in rendered/test/a/persistentvolumeclaim.yaml")
+    assert messages[0] == ("rendered/test/b/storage/persistentvolumeclaim.yaml: /metadata/name: "
+                           "PersistentVolumeClaim llm-serving/llama-3-8b-pvc is also defined in "
+                           "rendered/test/a/storage/persistentvolumeclaim.yaml")
 
 
 def test_two_models_cannot_share_one_path(make_project: ProjectFactory) -> None:

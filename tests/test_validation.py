@@ -63,17 +63,17 @@ def break_template(project: Path, name: str, old: str, new: str) -> None:
 
 
 MISTAKES = [
-    ("unknown-crd-field", "inferenceservice.yaml",
+    ("unknown-crd-field", "serving/inferenceservice.yaml",
      '"tensorParallelSize": plan.tensor_parallel,', '"tensorParallelSize": plan.tensor_parallel, "size": 1,',
-     "rendered/test/huggingface-llama3/inferenceservice.yaml: /spec/predictor/workerSpec: additional "
+     "rendered/test/huggingface-llama3/serving/inferenceservice.yaml: /spec/predictor/workerSpec: additional "
      "properties 'size' not allowed"),
-    ("wrong-type", "servingruntime.yaml",
+    ("wrong-type", "serving/servingruntime.yaml",
      "    tensorParallelSize: {{ plan.tensor_parallel | q }}", '    tensorParallelSize: "{{ plan.tensor_parallel }}"',
-     "rendered/test/huggingface-llama3/servingruntime.yaml: /spec/workerSpec/tensorParallelSize: got string, "
+     "rendered/test/huggingface-llama3/serving/servingruntime.yaml: /spec/workerSpec/tensorParallelSize: got string, "
      "want integer"),
-    ("core-typo", "persistentvolumeclaim.yaml",
+    ("core-typo", "storage/persistentvolumeclaim.yaml",
      "  accessModes:", "  accesModes:",
-     "rendered/test/huggingface-llama3/persistentvolumeclaim.yaml: /spec: additional properties 'accesModes' "
+     "rendered/test/huggingface-llama3/storage/persistentvolumeclaim.yaml: /spec: additional properties 'accesModes' "
      "not allowed"),
 ]
 
@@ -99,7 +99,7 @@ def test_kubeconform_catches_real_mistakes(chart_copy: Path, schema_cache: Path,
 def test_validate_reports_a_valid_environment(schema_cache: Path) -> None:
     done = cli(REPO, "validate", "--env", "prod", cache=schema_cache)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "rendered/prod: 8 objects in 2 release(s) are valid (bundle checks and kubeconform)\n"
+    assert done.stdout == "rendered/prod: 10 objects in 2 release(s) are valid (bundle checks and kubeconform)\n"
 
 
 def test_missing_kubeconform_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +127,7 @@ def test_a_kind_without_schema_is_an_error_not_a_skip(make_project: ProjectFacto
     with pytest.raises(CheckError) as caught:
         build(make_project(""), "test", schemas=check)
     messages = [str(f) for f in caught.value.findings]
-    assert ("rendered/test/huggingface-llama3/inferenceservice.yaml: no schema for InferenceService "
+    assert ("rendered/test/huggingface-llama3/serving/inferenceservice.yaml: no schema for InferenceService "
             "serving.kserve.io/v1beta1: add its CustomResourceDefinition to the CRD folder (--crd-dir), or check "
             "apiVersion and kind") in messages
 
@@ -225,3 +225,14 @@ def test_crd_conversion_is_strict_where_the_crd_is() -> None:
     assert spec["properties"]["note"]["type"] == ["string", "null"]
     assert "additionalProperties" not in spec["properties"]["free"]
     assert schema["properties"]["kind"] == {"type": "string", "enum": ["Thing"]}
+
+
+def test_kubeconform_checks_the_gitops_objects_too(chart_copy: Path, schema_cache: Path) -> None:
+    (chart_copy / "overlays/test/values.yaml").write_text(
+        'kserve: {version: "0.18"}\ngitops: {argocd: {enabled: true, repoURL: "https://git.example/x.git"}}\n')
+    path = chart_copy / "charts/kserve-multinode/gitops/argocd/application.yaml"
+    path.write_text(path.read_text().replace("    targetRevision:", "    targetRevison:", 1))
+    done = cli(chart_copy, "render", "--env", "test", cache=schema_cache)
+    assert done.returncode == 1
+    assert ("  - rendered/test/gitops/argocd/application.yaml: /spec/source: additional properties 'targetRevison' "
+            "not allowed\n") in done.stderr, done.stderr
