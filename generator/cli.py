@@ -129,6 +129,16 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--base", default="HEAD", help="git ref to compare with (default: HEAD)")
     diff.set_defaults(run=_diff)
 
+    plan = commands.add_parser(
+        "plan", help="will the model fit? sizes per release and the smallest layouts",
+        description="For each release: parameters, weights per GPU, KV cache per token per GPU, KV cache "
+                    "tokens that fit, full-length sequences at once, and the smallest TP x PP layouts that fit on "
+                    "the chosen GPU type and on the others, with the reason for each. Needs model.architecture "
+                    "and gpu.type (or gpu.memory). The estimates are documented in the README.")
+    plan.add_argument("--env", required=True, help="environment: a folder under overlays/")
+    plan.add_argument("--release", help="only this release")
+    plan.set_defaults(run=_plan)
+
     explain = commands.add_parser(
         "explain", help="show which layer set a value",
         description="Show the merged value of KEY (dotted, e.g. model.env or pvc.size) and every layer "
@@ -246,6 +256,30 @@ def _diff(args: argparse.Namespace) -> int:
     bundle = build(project, args.env, Extras(tuple(args.files), tuple(args.sets)))
     old = Side.of(files_at(project.root, args.base, folder))
     sys.stdout.write(markdown(args.env, args.base, old, Side.of(bundle.texts()), folder))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from generator.pipeline import Project, capacity_plans
+    from generator.sizing import layouts_report
+
+    project = Project.at(args.project)
+    for index, planned in enumerate(capacity_plans(project, args.env, args.release)):
+        if index:
+            print()
+        layout = f"TP {planned.tensor_parallel} x PP {planned.pipeline_parallel} = {planned.total_gpus} GPUs"
+        print(f"{planned.release}: {planned.marker.split('@')[0]}, {layout}")
+        fit = planned.sizing
+        if fit is None:
+            print("  capacity not estimated: set model.architecture and gpu.type (or gpu.memory)")
+            continue
+        for label, value in fit.figures():
+            print(f"  {label:<31} {value}")
+        problems = fit.report.problems
+        verdict = "; ".join(f"{p.severity}: {p.message}" for p in problems) if problems else "fits"
+        print(f"  {'verdict':<31} {verdict}")
+        for line in layouts_report(fit):
+            print(f"  {line}")
     return 0
 
 

@@ -119,7 +119,7 @@ def build(project: Project, env: str, extras: Extras = Extras(), schemas: Schema
         try:
             merged = merge(release.layers)
             validate(merged, project.root / project.schema, context)
-            planned = plan(merged, release.name, context)
+            planned = plan(merged, release.name, context, (project.root, project.chart.root))
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
             continue
@@ -228,6 +228,22 @@ def report(bundle: Bundle) -> list[str]:
                      f"{p.pipeline_parallel} pod(s) x {p.tensor_parallel} GPU = {p.total_gpus} {p.gpu_resource}")
         lines += [f"  - {note}" for note in p.notes]
     return lines
+
+
+def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = Extras()) -> list[Plan]:
+    """The plans of an environment with capacity errors kept as notes: `llmpack plan` shows them."""
+    found = releases(project, env, extras)
+    if release is not None:
+        found = [r for r in found if r.name == release]
+        if not found:
+            raise UsageError(f"env {env} has no release {release!r}")
+    plans = []
+    for chosen in found:
+        context = f"release {chosen.name} of env {env}"
+        merged = merge(chosen.layers)
+        validate(merged, project.root / project.schema, context)
+        plans.append(plan(merged, chosen.name, context, (project.root, project.chart.root), capacity_errors=False))
+    return plans
 
 
 def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = Extras()

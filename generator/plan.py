@@ -13,9 +13,10 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from generator import quantity
+from generator import quantity, sizing
 from generator.errors import Problem, ValuesError
 from generator.load import Path_
 from generator.merge import Merged
@@ -31,6 +32,8 @@ CONTROLLER_ENV = ("RAY_NODE_COUNT", "REQUEST_GPU_COUNT", "MODEL_NAME", "MODEL_DI
                   "ISVC_NAME", "HEAD_SVC", "WORKER_SVC")
 SERVER_ARGS = ("--tensor-parallel-size", "--tensor_parallel_size", "--pipeline-parallel-size",
                "--pipeline_parallel_size", "--model_dir", "--model-dir", "--model_name", "--model-name")
+VLLM_ARGS = {"maxModelLen": "--max-model-len", "gpuMemoryUtilization": "--gpu-memory-utilization",
+             "maxNumSeqs": "--max-num-seqs"}
 MARKER_FILE = ".llmpack-complete"
 
 
@@ -73,6 +76,8 @@ class Plan:
     argocd: bool = False                  # add Argo CD sync waves
     kubernetes_version: str = "1.33"
     token_secret: tuple[str, str] | None = None
+    server_args: tuple[str, ...] = ()     # vllm.* settings, then model.args
+    sizing: sizing.Sizing | None = None   # the capacity estimate, when the values allow one
     marker_file: str = MARKER_FILE
     probe_period: int = PROBE_PERIOD_SECONDS
 
@@ -102,8 +107,12 @@ class _Rules:
         return node
 
 
-def plan(merged: Merged, release: str, context: str = "") -> Plan:
-    """Derive the plan of one release, or raise `ValuesError` with every rule it breaks."""
+def plan(merged: Merged, release: str, context: str = "", roots: tuple[Path, Path] = (Path("."), Path(".")),
+         capacity_errors: bool = True) -> Plan:
+    """Derive the plan of one release, or raise `ValuesError` with every rule it breaks.
+
+    `roots` are the project and chart folders (for model configs named in the values);
+    `capacity_errors=False` turns capacity errors into notes (for `llmpack plan`)."""
     rules = _Rules(merged)
     values = merged.data
     kserve = RELEASES[values["kserve"]["version"]]
@@ -111,7 +120,7 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
     notes: list[str] = []
 
     _check_names(rules, name, values["namespace"])
-    tensor, pipeline, env = _parallelism(rules, kserve, notes)
+    tensor, pipeline, env, (tp_path, pp_path) = _parallelism(rules, kserve, notes)
     _check_model(rules, kserve)
     claim, model_path = _storage(rules, kserve)
     _check_pvc(rules, claim, workers=max(pipeline - 1, 0))
@@ -120,6 +129,8 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
     worker_path = ("workerSpec", "resources") if rules.get("workerSpec", "resources") else ("model", "resources")
     worker = _resources(rules, worker_path, gpu_resource, tensor)
     shm = _shm(rules, head, worker)
+    fit = _capacity(rules, roots, tensor, pipeline, shm, {"tp": tp_path, "pp": pp_path}, notes, capacity_errors)
+    server_args = _server_args(rules)
     download_resources = _resources(rules, ("download", "resources"), gpu_resource, 0)
     _check_replicas(rules)
     runtime_name = _runtime_name(rules, name)
@@ -174,6 +185,7 @@ def plan(merged: Merged, release: str, context: str = "") -> Plan:
         worker_startup_failure_threshold=math.ceil(values["startup"]["rayWaitSeconds"] / 10) + 3,
         labels=labels, isvc_annotations=_isvc_annotations(kserve, custom_gpus), notes=tuple(notes),
         kubernetes_version=values["kubernetes"]["version"], argocd=values["gitops"]["argocd"]["enabled"],
+        server_args=server_args, sizing=fit,
         token_secret=(secret["name"], secret["key"]) if (secret := download.get("tokenSecret")) else None,
     )
 
@@ -194,7 +206,7 @@ def _check_names(rules: _Rules, name: str, namespace: str) -> None:
 
 
 def _parallelism(rules: _Rules, kserve: KServeRelease, notes: list[str]
-                 ) -> tuple[int, int, tuple[dict[str, Any], ...]]:
+                 ) -> tuple[int, int, tuple[dict[str, Any], ...], tuple[Path_, Path_]]:
     """The seed's rules: TP from TENSOR_PARALLEL_SIZE (default 1); PP from PIPELINE_PARALLEL_SIZE,
     else workerSpec.size + 1, else 2. The env var wins over workerSpec.size."""
     env_values: dict[str, tuple[int, Path_]] = {}
@@ -247,7 +259,53 @@ def _parallelism(rules: _Rules, kserve: KServeRelease, notes: list[str]
         where = (*pp_path, "value") if PP_ENV in env_values else pp_path
         rules.fail(where, f"KServe {kserve.version} needs a pipeline parallel size of at least "
                    f"{kserve.min_pipeline} (head + workers){later}; got {pipeline}")
-    return tensor, pipeline, tuple(kept)
+    tp_path = (*env_values[TP_ENV][1], "value") if TP_ENV in env_values else ("model", "env")
+    pp_where = (*pp_path, "value") if PP_ENV in env_values else pp_path
+    return tensor, pipeline, tuple(kept), (tp_path, pp_where)
+
+
+def _capacity(rules: _Rules, roots: tuple[Path, Path], tensor: int, pipeline: int, shm: str,
+              paths: dict[str, Path_], notes: list[str], errors: bool) -> sizing.Sizing | None:
+    """The capacity estimate of the chosen layout; its errors are located at the value to change."""
+    values = rules.merged.data
+    gpu = sizing.gpu_type(values["gpu"])
+    named = values["model"].get("architecture")
+    if named is None or gpu is None:
+        notes.append("capacity not checked: set model.architecture and gpu.type (or gpu.memory)")
+        return None
+    if rules.problems or tensor < 1 or pipeline < 1:
+        return None
+    arch = sizing.architecture(named, rules.merged.locate(("model", "architecture")), *roots)
+    if isinstance(arch, str):
+        rules.fail(("model", "architecture"), arch)
+        return None
+    fit = sizing.check(arch, gpu, sizing.settings(values["vllm"]), tensor, pipeline, shm)
+    for problem in fit.report.errors:
+        where = paths["tp"] if problem.code in ("attention-heads", "kv-heads") else \
+            paths["pp"] if problem.code == "pipeline-stages" else sizing.ERROR_PATHS[problem.code]
+        if errors:
+            rules.fail(where, f"{problem.message} ({_model_name(named)} on {gpu.name}, TP {tensor} x PP "
+                       f"{pipeline}; `llmpack plan` lists layouts that fit)")
+        else:
+            notes.append(f"capacity: {problem.message}")
+    notes += [f"capacity: {w.message}" for w in fit.report.warnings]
+    return fit
+
+
+def _model_name(named: Any) -> str:
+    return named if isinstance(named, str) else "the model"
+
+
+def _server_args(rules: _Rules) -> tuple[str, ...]:
+    """vLLM settings from `vllm`, then `model.args`; an argument may come from one place only."""
+    vllm = rules.get("vllm") or {}
+    args = tuple(f"{flag}={vllm[key]}" for key, flag in VLLM_ARGS.items() if key in vllm)
+    for index, arg in enumerate(rules.get("model", "args") or []):
+        flag = arg.split("=", 1)[0].strip()
+        owner = next((key for key, known in VLLM_ARGS.items() if flag in (known, known.replace("-", "_"))), None)
+        if owner is not None:
+            rules.fail(("model", "args", index), f"{flag} comes from vllm.{owner}; set it there instead")
+    return args + tuple(rules.get("model", "args") or [])
 
 
 def _positive_int(rules: _Rules, path: Path_, item: dict[str, Any]) -> int | None:

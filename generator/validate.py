@@ -77,6 +77,11 @@ def _kind(value: Any) -> str:
 
 def _problems(error: ValidationError, merged: Merged) -> list[Problem]:
     path = tuple(error.absolute_path)
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # report the errors of the alternative whose type fits the value (e.g. the mapping form)
+        fitting = [e for e in error.context if e.validator != "type" and _branch_fits(error, e)]
+        if fitting:
+            return [p for e in fitting for p in _problems(e, merged)]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         return [Problem(merged.locate((*path, extra)), (*path, extra), message)
                 for extra, message in _unknown_keys(error)]
@@ -88,6 +93,14 @@ def _problems(error: ValidationError, merged: Merged) -> list[Problem]:
                 return [Problem(merged.deletions[gone], gone, "required, but deleted by null here")]
             return [Problem(merged.locate(gone), gone, "required key is missing")]
     return [Problem(merged.locate(path), path, _message(error, path))]
+
+
+def _branch_fits(error: ValidationError, sub: ValidationError) -> bool:
+    branches: Any = error.validator_value
+    branch = branches[sub.relative_schema_path[0]] if sub.relative_schema_path else {}
+    wanted = branch.get("type") if isinstance(branch, dict) else None
+    kinds = {"object": dict, "array": list, "string": str}
+    return wanted in kinds and isinstance(error.instance, kinds[wanted])
 
 
 def _unknown_keys(error: ValidationError) -> list[tuple[str, str]]:
@@ -136,4 +149,6 @@ def _message(error: ValidationError, path: tuple[str | int, ...]) -> str:
             f"must be at least {expected} characters long"
     if kind == "pattern":
         return f"does not match the pattern {expected}; got {describe(value, key)}"
+    if kind in ("anyOf", "oneOf"):
+        return f"{describe(value, key)} fits none of the allowed forms; see the schema's description of this key"
     return f"{kind} check failed"

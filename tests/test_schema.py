@@ -81,7 +81,7 @@ def test_every_key_the_templates_read_is_in_the_schema(make_project: ProjectFact
     seen: set[tuple[str, ...]] = set()
     for release in releases(project, "test"):
         merged = merge(release.layers)
-        planned = plan(merged, release.name)
+        planned = plan(merged, release.name, roots=(project.root, project.chart.root))
         render(project.chart, Recording(merged.data, (), seen), planned, "")
     assert seen, "the recorder saw no reads"
     undeclared = sorted(".".join(p) for p in seen if not declared(schema, p, schema))

@@ -1,0 +1,139 @@
+"""The capacity checks at render time: layouts vLLM would refuse or run out of memory on are
+rejected at the value to change; `llmpack plan` prints the figures and the layouts that fit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ProjectFactory
+
+from generator.errors import ValuesError
+from generator.pipeline import Project, build
+
+V = "overlays/test/values.yaml"
+
+
+def problems(make_project: ProjectFactory, values: str) -> list[str]:
+    with pytest.raises(ValuesError) as caught:
+        build(make_project(values), "test")
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_example_environments_fit(env: str) -> None:
+    for plan in build(Project(REPO), env).plans:
+        assert plan.sizing is not None and plan.sizing.report.ok
+
+
+def test_tensor_parallel_size_must_divide_the_heads(make_project: ProjectFactory) -> None:
+    assert problems(make_project, 'model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "3"}\n') == [
+        f"{V}:3 at /model/env/0/value: tensor parallel size 3 does not divide the 32 attention heads (llama-3-8b on "
+        "A10G, TP 3 x PP 2; `llmpack plan` lists layouts that fit)",
+        f"{V}:3 at /model/env/0/value: tensor parallel size 3 does not divide the 8 KV heads (vLLM needs KV heads % "
+        "TP == 0 when TP <= KV heads) (llama-3-8b on A10G, TP 3 x PP 2; `llmpack plan` lists layouts that fit)"]
+
+
+def test_more_stages_than_layers(make_project: ProjectFactory) -> None:
+    assert problems(make_project, 'model:\n  env:\n    - {name: PIPELINE_PARALLEL_SIZE, value: "40"}\n') == [
+        f"{V}:3 at /model/env/0/value: pipeline parallel size 40 is more than the 32 layers; every stage needs at "
+        "least one (llama-3-8b on A10G, TP 1 x PP 40; `llmpack plan` lists layouts that fit)"]
+
+
+def test_weights_that_do_not_fit(make_project: ProjectFactory) -> None:
+    assert problems(make_project, "model: {architecture: llama-3-70b}\npvc: {size: 300Gi}\ngpu: {type: A10G}\n") == [
+        f"{V}:3 at /gpu/type: weights need 65.7 GiB per GPU (stage 2 of 2), more than the 17.7 GiB available per "
+        "A10G (0.9 x 22.5 GiB minus 2.6 GiB reserved) (llama-3-70b on A10G, TP 1 x PP 2; `llmpack plan` lists "
+        "layouts that fit)"]
+
+
+def test_kv_cache_shorter_than_one_sequence(make_project: ProjectFactory) -> None:
+    found = problems(make_project, "vllm: {maxModelLen: 1000000}\n")
+    assert found == [f"{V}:1 at /vllm/maxModelLen: the KV cache holds 179,760 tokens, less than one sequence of "
+                     "max_model_len 1,000,000 (llama-3-8b on A10G, TP 1 x PP 2; `llmpack plan` lists layouts that fit)"]
+
+
+def test_warnings_become_render_notes(make_project: ProjectFactory) -> None:
+    values = ('model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "4"}\n'
+              "gpu: {type: H100}\nshm: {sizeLimit: 1Gi}\nvllm: {maxNumSeqs: 4096}\n")
+    notes = build(make_project(values), "test").plans[0].notes
+    assert [n for n in notes if n.startswith("capacity:")] == [
+        "capacity: the KV cache holds 4,362,512 tokens: 532 sequences of 8,192 tokens, fewer than max_num_seqs 4096",
+        "capacity: /dev/shm of 1.0 GiB is below 4.0 GiB for 4 GPU(s) per pod (1 GiB per GPU, at least 2 GiB)"]
+
+
+def test_inline_architecture_and_config_json_next_to_the_values(make_project: ProjectFactory) -> None:
+    inline = ("model:\n  architecture: {hiddenSize: 4096, layers: 32, attentionHeads: 32, kvHeads: 8, "
+              "intermediateSize: 14336, vocabSize: 128256, dtype: bfloat16}\n")
+    assert build(make_project(inline), "test").plans[0].sizing.parameters == 8_030_261_248  # type: ignore[union-attr]
+    project = make_project("model: {architecture: configs/my-model.json}\n")
+    config = project.root / "overlays" / "test" / "configs" / "my-model.json"
+    config.parent.mkdir()
+    config.write_text((REPO / "charts/kserve-multinode/models/llama-3-8b.json").read_text())
+    assert build(project, "test").plans[0].sizing.parameters == 8_030_261_248  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("llama-9", "no such model config: "),
+    ("{hiddenSize: 1, layers: 1, attentionHeads: 1, intermediateSize: 1, vocabSize: 1, dtype: int3}",
+     "must be one of"),
+])
+def test_bad_architectures_are_located(make_project: ProjectFactory, value: str, message: str) -> None:
+    found = problems(make_project, f"model:\n  architecture: {value}\n")
+    assert len(found) == 1 and found[0].startswith(f"{V}:2 at /model/architecture") and message in found[0]
+
+
+def test_without_architecture_the_render_says_capacity_was_not_checked(make_project: ProjectFactory) -> None:
+    plan = build(make_project("model: {architecture: null}\n"), "test").plans[0]
+    assert plan.sizing is None
+    assert "capacity not checked: set model.architecture and gpu.type (or gpu.memory)" in plan.notes
+
+
+def test_custom_gpu_memory(make_project: ProjectFactory) -> None:
+    plan = build(make_project("gpu: {type: null, memory: 48Gi}\n"), "test").plans[0]
+    assert plan.sizing is not None and plan.sizing.gpu.memory_bytes == 48 * 1024**3
+
+
+def test_vllm_settings_reach_the_server_and_are_not_set_twice(make_project: ProjectFactory) -> None:
+    bundle = build(make_project("vllm: {maxModelLen: 4096}\nmodel: {args: [--enable-prefix-caching]}\n"), "test")
+    runtime = next(f.obj for f in bundle.files if f.obj and f.obj["kind"] == "ServingRuntime")
+    assert runtime["spec"]["containers"][0]["args"] == [
+        "--max-model-len=4096", "--gpu-memory-utilization=0.9", "--max-num-seqs=16", "--enable-prefix-caching"]
+    assert problems(make_project, "model: {args: [--max-num-seqs=8]}\n") == [
+        f"{V}:1 at /model/args/0: --max-num-seqs comes from vllm.maxNumSeqs; set it there instead"]
+
+
+def test_plan_command_prints_the_figures_and_the_smallest_layouts() -> None:
+    done = subprocess.run([sys.executable, "-m", "generator", "plan", "--env", "prod", "--release", "llama3-70b"],
+                          capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "llama3-70b: meta-llama/Meta-Llama-3-70B-Instruct, TP 4 x PP 2 = 8 GPUs"
+    assert lines[1] == "  parameters                      70.55 B (141.1 GB in bfloat16)"
+    assert "  weights per GPU                 16.4 GiB" in lines
+    assert "  KV cache per token per GPU      40.0 KiB" in lines
+    assert "  verdict                         fits" in lines
+    assert lines.index("  smallest layouts on H100 (TP 1-8 GPUs per pod, PP 1-8 pods):") < lines.index(
+        "  smallest layout on other GPUs:")
+    assert lines[lines.index("  smallest layouts on H100 (TP 1-8 GPUs per pod, PP 1-8 pods):") + 1].startswith(
+        "    TP1 x PP1 (1 GPU): weights need 131.4 GiB per GPU")
+    assert any(line.startswith("    A10G       TP8 x PP1 (8 GPUs): fits") for line in lines)
+
+
+def test_plan_shows_a_layout_that_does_not_fit_instead_of_failing(make_project: ProjectFactory) -> None:
+    project = make_project("model: {architecture: llama-3-70b}\npvc: {size: 300Gi}\n")
+    done = subprocess.run([sys.executable, "-m", "generator", "-C", str(project.root), "plan", "--env", "test"],
+                          capture_output=True, text=True, env={"PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert "  verdict                         error: weights need 65.7 GiB per GPU" in done.stdout
+
+
+def test_shipped_model_configs_match_the_published_architectures() -> None:
+    small = json.loads((REPO / "charts/kserve-multinode/models/llama-3-8b.json").read_text())
+    large = json.loads((REPO / "charts/kserve-multinode/models/llama-3-70b.json").read_text())
+    assert (small["hidden_size"], small["num_hidden_layers"], small["num_key_value_heads"]) == (4096, 32, 8)
+    assert (large["hidden_size"], large["num_hidden_layers"], large["num_attention_heads"]) == (8192, 80, 64)
+    assert Path(REPO / "charts/kserve-multinode/models").is_dir()
