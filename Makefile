@@ -51,7 +51,7 @@ render: $(VENV)/.installed tools
 	@for env in $(ENVS); do $(BIN)/llmpack render --env $$env || exit $$?; done
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check generator tests
+	$(BIN)/ruff check generator tests vllm-runtime
 	$(BIN)/mypy
 
 test: $(VENV)/.installed tools lint

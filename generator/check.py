@@ -11,13 +11,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator import kubeconform
 from generator.errors import CheckError, Finding
 from generator.plan import DNS_LABEL, DNS_SUBDOMAIN, TP_ENV, Plan, label_problem
 from generator.render import RenderedFile
-from generator.schemas import SchemaSources, schema_set
+
+if TYPE_CHECKING:
+    from generator.schemas import SchemaSources
 
 HF_TOKEN = re.compile(r"hf_[A-Za-z]{34}")
 # kinds whose names become label values or DNS labels: at most 63 characters
@@ -55,6 +56,9 @@ def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
 def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
                      schemas: SchemaCheck) -> list[Finding]:
     """One kubeconform run per (KServe release, Kubernetes version); normally one per environment."""
+    from generator import kubeconform
+    from generator.schemas import schema_set
+
     groups: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
     for plan in plans:
         own = [f for f in files if f.obj is not None and f.path.startswith(plan.release + "/")]

@@ -14,6 +14,7 @@ Each layer keeps the line of every path it sets, for located error messages.
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,10 +90,10 @@ def parse_text(text: str, name: str) -> Layer:
 
 def parse_set(flag: str) -> Layer:
     """`--set a.b=value`: the value is read as one YAML 1.2 flow value (`2`, `"2"`, `[a, b]`)."""
-    name = f"--set {flag}"
     key, sep, value = flag.partition("=")
+    name = f"--set {key}"   # never the value: it may be a secret pasted by mistake
     if not sep or not key:
-        raise UsageError(f"{name}: expected KEY=VALUE, for example --set workerSpec.size=2")
+        raise UsageError(f"--set {key}: expected KEY=VALUE, for example --set workerSpec.size=2")
     parts = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", key)]
     if any(not p for p in parts):
         raise UsageError(f"{name}: empty key segment in {key!r}")
@@ -190,7 +191,10 @@ class _Builder:
         if _INT.fullmatch(value):
             return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
         if _FLOAT.fullmatch(value):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise self.fail(line, f"{value} is too large a number; quote it if it is meant as text")
+            return number
         if _SPECIAL_FLOAT.fullmatch(value):
             raise self.fail(line, f"{value} is not a usable number; quote it if it is meant as text")
         return value

@@ -17,7 +17,7 @@ from generator.load import Layer, load_file, parse_set
 from generator.merge import Merged, merge
 from generator.plan import DNS_LABEL, Plan, plan, values_digest
 from generator.render import Chart, RenderedFile, render
-from generator.validate import validate
+from generator.validate import secret_problems, validate
 from generator.write import write
 
 
@@ -114,7 +114,12 @@ def build(project: Project, env: str, extras: Extras = Extras(), schemas: Schema
     files: list[RenderedFile] = []
     problems: list[Problem] = []
     gitops: list[tuple[Merged, Release]] = []
-    for release in releases(project, env, extras):
+    found = releases(project, env, extras)
+    layers = list({id(layer): layer for release in found for layer in release.layers}.values())
+    leaks = secret_problems(layers)
+    if leaks:   # stop here: no later message may quote the value
+        raise ValuesError(leaks, f"env {env}")
+    for release in found:
         context = f"release {release.name} of env {env}"
         try:
             merged = merge(release.layers)

@@ -23,6 +23,10 @@ from generator.merge import Merged
 from generator.releases import KNOWN_GPU_RESOURCES, RELEASES, KServeRelease, gpu_allocation
 
 MAX_ISVC_NAME = 41
+MAX_TENSOR, MAX_PIPELINE = 16, 64          # GPUs in one pod, pods in one Ray cluster
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+IMAGE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+                   r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?")
 PROBE_PERIOD_SECONDS = 30
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -254,6 +258,12 @@ def _parallelism(rules: _Rules, kserve: KServeRelease, notes: list[str]
     if tensor < kserve.min_tensor:
         rules.fail((*env_values[TP_ENV][1], "value"),
                    f"tensor parallel size must be at least {kserve.min_tensor}; got {tensor}")
+    if tensor > MAX_TENSOR:
+        rules.fail((*env_values[TP_ENV][1], "value"), f"tensor parallel size is the GPUs of one pod: at most "
+                   f"{MAX_TENSOR}; got {tensor}")
+    if pipeline > MAX_PIPELINE:
+        rules.fail((*pp_path, "value") if PP_ENV in env_values else pp_path,
+                   f"pipeline parallel size is the pods of one Ray cluster: at most {MAX_PIPELINE}; got {pipeline}")
     if pipeline < kserve.min_pipeline:
         later = " (0.15.1 and later accept 1)" if kserve.version == "0.15.0" else ""
         where = (*pp_path, "value") if PP_ENV in env_values else pp_path
@@ -333,6 +343,19 @@ def _check_model(rules: _Rules, kserve: KServeRelease) -> None:
         if flag in SERVER_ARGS:
             rules.fail(("model", "args", index), f"{flag} is set by llmpack from the values (parallel sizes, "
                        "model name and directory); remove it")
+        if CONTROL.search(arg):
+            rules.fail(("model", "args", index), "control characters (NUL, escape, ...) cannot be passed to a "
+                       "program; remove them")
+    for index, item in enumerate(rules.get("model", "env") or []):
+        if CONTROL.search(str(item.get("value", ""))):
+            rules.fail(("model", "env", index, "value"), "control characters (NUL, escape, ...) cannot be passed "
+                       "in an environment variable; remove them")
+    for path in (("runtime", "image"), ("download", "image")):
+        image = rules.get(*path)
+        if image is not None and (not IMAGE.fullmatch(image) or image.endswith(":latest")
+                                  or not (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image)):
+            rules.fail(path, "must be a pinned image reference: REPOSITORY:TAG (not latest) or "
+                       "REPOSITORY@sha256:DIGEST")
 
 
 def _storage(rules: _Rules, kserve: KServeRelease) -> tuple[str | None, str]:
@@ -392,6 +415,10 @@ def _gpu(rules: _Rules) -> tuple[str, tuple[str, ...]]:
 def _resources(rules: _Rules, path: Path_, gpu: str, tensor: int) -> dict[str, dict[str, str]]:
     """Canonical requests/limits of one container, with the GPU count set to TP in both."""
     given = rules.get(*path) or {}
+    missing = [f"{kind}.{name}" for kind in ("requests", "limits") for name in ("cpu", "memory")
+               if name not in (given.get(kind) or {})]
+    if missing:
+        rules.fail(path, f"set {', '.join(missing)}: every container runs with CPU and memory requests and limits")
     known_gpus = (*KNOWN_GPU_RESOURCES, *(rules.get("gpu", "customResourceTypes") or ()))
     result: dict[str, dict[str, str]] = {}
     for kind in ("requests", "limits"):

@@ -17,8 +17,6 @@ import importlib.util
 import json
 import os
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,6 +256,9 @@ def _publish(target: Path, files: dict[str, str]) -> None:
 
 def fetch_kserve(sources: SchemaSources, version: str, base_url: str = KSERVE_BASE_URL) -> Path:
     """Download the CRDs of a KServe release, check their pinned digests, store them in the cache."""
+    import urllib.error
+    import urllib.request
+
     release = RELEASES.get(version)
     patch = release.patch if release else version
     pinned = PINNED_KSERVE_CRDS.get(patch)

@@ -1,23 +1,18 @@
-"""Shared fixtures: a project whose overlays a test writes inline, next to the real chart and schema."""
+"""Shared fixtures: a project whose overlays a test writes inline, next to the real chart and schema,
+and the real schema check (kubeconform and the CRDs)."""
 
 from __future__ import annotations
 
-import os
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import REPO, ProjectFactory, crd_dir
 
 from generator import kubeconform
 from generator.check import SchemaCheck
 from generator.pipeline import Project
 from generator.schemas import SchemaSources
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_CRDS = REPO.parent / "shared" / "crds"
-
-ProjectFactory = Callable[..., Project]
 
 
 @pytest.fixture
@@ -39,14 +34,6 @@ def make_project(tmp_path: Path) -> ProjectFactory:
                        schema=str(REPO / "schemas/values.schema.json"))
 
     return factory
-
-
-def crd_dir() -> Path:
-    """The CRDs the tests validate against: LLMPACK_CRD_DIR (set by make), else ../shared/crds."""
-    folder = Path(os.environ.get("LLMPACK_CRD_DIR") or SHARED_CRDS)
-    if not (folder / "kserve").is_dir():
-        pytest.fail(f"no CRDs at {folder}: run the tests with `make test`, or set LLMPACK_CRD_DIR")
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator import emit
 from generator.check import check

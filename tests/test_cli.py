@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ProjectFactory, crd_dir
+from helpers import ProjectFactory, crd_dir
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ProjectFactory, crd_dir
+from helpers import ProjectFactory, crd_dir
 
 from generator.pipeline import build
 

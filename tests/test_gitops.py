@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, crd_dir
+from helpers import REPO, crd_dir
 
 from generator.check import SchemaCheck
 from generator.pipeline import Bundle, Extras, Project, build
@@ -111,7 +111,7 @@ def test_gitops_objects_validate_against_the_real_crds(target: str, schema_check
 
 
 def test_gitops_settings_must_agree_across_releases(tmp_path: Path) -> None:
-    from conftest import REPO as repo
+    from helpers import REPO as repo
 
     from generator.errors import ValuesError
 

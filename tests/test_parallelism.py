@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator.pipeline import Bundle, build
 

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import REPO, ProjectFactory
+from helpers import REPO, ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import Extras, Project, build

@@ -4,7 +4,7 @@ file and line that set the value, with exactly these messages. Nothing is writte
 from __future__ import annotations
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator.errors import CheckError, ValuesError
 from generator.pipeline import build, render_env
@@ -103,7 +103,11 @@ CASES = [
     ("required-deleted", "pvc: {accessModes: null}\n",
      [f"{V}:1 at /pvc/accessModes: required, but deleted by null here"]),
     ("secret-not-echoed", "download: {tokenSecret: hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh}\n",
-     [f"{V}:1 at /download/tokenSecret: expected a mapping, got string (value hidden)"]),
+     [f"{V}:1 at /download/tokenSecret: looks like a Hugging Face token (hf_...): never put a token in values; "
+      "create a Secret and name it in download.tokenSecret"]),
+    ("secret-named-key-not-echoed", "download: {tokenSecret: not-a-mapping}\n",
+     [f"{V}:1 at /download/tokenSecret: a literal value under a key named like a secret is refused; reference a "
+      "Kubernetes Secret instead"]),
 ]
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import build

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator.load import load_file
 from generator.merge import merge

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ProjectFactory
+from helpers import REPO, ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import Project, build

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ProjectFactory, crd_dir
+from helpers import REPO, ProjectFactory, crd_dir
 
 from generator import kubeconform
 from generator.check import SchemaCheck

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ProjectFactory
+from helpers import ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import render_env
