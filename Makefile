@@ -4,12 +4,13 @@
 #   make check             fail if rendered/ is stale or hand-edited
 #   make tools             build the pinned kubeconform and kustomize into .tools/bin
 #   make golden            accept the current output as the tests' golden bundles
+#   make fuzz              10,000 generated values files through the pipeline
+#   make bench             speed and memory of render and validation
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV ?=
-ENVS := $(if $(ENV),$(ENV),$(notdir $(wildcard overlays/*)))
 
 # Pinned tools, built from source with `go install` into a git-ignored folder.
 TOOLS := $(CURDIR)/.tools/bin
@@ -17,6 +18,8 @@ KUBECONFORM_VERSION := v0.7.0
 KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)
 KUSTOMIZE_VERSION := v5.8.1
 KUSTOMIZE := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)
+KUBE_LINTER_VERSION := v0.8.3
+KUBE_LINTER := $(TOOLS)/kube-linter-$(KUBE_LINTER_VERSION)
 
 # CRDs for the schema check: ../shared/crds when it is there (CI), else LLMPACK_CRD_DIR,
 # else what `llmpack schemas fetch` stored in .cache/llmpack/crds.
@@ -24,8 +27,9 @@ CRD_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/crds) $(LLMPACK_CRD_DIR))
 export LLMPACK_CRD_DIR := $(if $(CRD_DIR),$(abspath $(CRD_DIR)))
 export LLMPACK_KUBECONFORM := $(KUBECONFORM)
 export LLMPACK_KUSTOMIZE := $(KUSTOMIZE)
+export LLMPACK_KUBE_LINTER := $(KUBE_LINTER)
 
-.PHONY: render test check lint golden setup tools clean
+.PHONY: render test check lint fuzz bench golden setup tools clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -45,13 +49,18 @@ $(KUSTOMIZE):
 	GOBIN=$(TOOLS) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(TOOLS)/kustomize $@
 
-tools: $(KUBECONFORM) $(KUSTOMIZE)
+# kube-linter's module is served only under its GitHub path: tools/kube-linter/go.mod pins it.
+$(KUBE_LINTER): tools/kube-linter/go.mod tools/kube-linter/go.sum
+	@command -v go >/dev/null || { echo "building kube-linter needs Go (https://go.dev/dl/)" >&2; exit 1; }
+	cd tools/kube-linter && go build -o $@ golang.stackrox.io/kube-linter/cmd/kube-linter
+
+tools: $(KUBECONFORM) $(KUSTOMIZE) $(KUBE_LINTER)
 
 render: $(VENV)/.installed tools
-	@for env in $(ENVS); do $(BIN)/llmpack render --env $$env || exit $$?; done
+	$(BIN)/llmpack render $(if $(ENV),--env $(ENV),--all)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check generator tests vllm-runtime
+	$(BIN)/ruff check generator tests vllm-runtime bench
 	$(BIN)/mypy
 
 test: $(VENV)/.installed tools lint
@@ -60,6 +69,14 @@ test: $(VENV)/.installed tools lint
 # Fails when rendered/ is stale or hand-edited (CI and pre-commit run it).
 check: $(VENV)/.installed tools
 	$(BIN)/llmpack check
+
+# 10,000 generated values files: never a traceback, always a bundle or a located error.
+fuzz: $(VENV)/.installed
+	LLMPACK_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz.py
+
+# Speed and memory of render and validation (prints a table; times nothing in the tests).
+bench: $(VENV)/.installed tools
+	$(BIN)/python bench/bench.py
 
 golden: $(VENV)/.installed
 	LLMPACK_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py

@@ -3,6 +3,10 @@
 These checks look at objects, not values: what KServe's admission webhooks and the
 API server would refuse, and what only shows when releases meet (two objects with
 one name, two models on one path). A failure is a `CheckError` listing every finding.
+
+`check_release` reads the objects of one release right after it is rendered (the pipeline
+then keeps only their text); `check_bundle` works on names and texts of the whole bundle,
+so a fleet of releases is checked in linear time and bounded memory.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator import podsecurity
 from generator.errors import CheckError, Finding
 from generator.plan import DNS_LABEL, DNS_SUBDOMAIN, TP_ENV, Plan, label_problem
 from generator.render import RenderedFile
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 HF_TOKEN = re.compile(r"hf_[A-Za-z]{34}")
 # kinds whose names become label values or DNS labels: at most 63 characters
 SHORT_NAMES = ("Job", "Service", "Deployment", "InferenceService")
+KSERVE_KINDS = ("InferenceService", "ServingRuntime", "ClusterServingRuntime")
 
 
 @dataclass(frozen=True)
@@ -37,20 +43,36 @@ class SchemaCheck:
 def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
           schemas: SchemaCheck | None = None) -> None:
     """Raise `CheckError` with every finding; `schemas=None` skips kubeconform (never by default)."""
-    findings: list[Finding] = []
-    findings += _unique_objects(out_dir, files)
-    findings += _shared_storage(plans)
-    for plan in plans:
-        own = [f for f in files if f.path.startswith(plan.release + "/")]
-        findings += _admission(out_dir, plan, own)
-        findings += _references(out_dir, plan, own, files, plans)
-        findings += _secret_reference(out_dir, plan, own)
-    findings += _names_and_labels(out_dir, files)
-    findings += _no_tokens(out_dir, files)
-    if schemas is not None:
-        findings += _schema_findings(out_dir, plans, files, schemas)
+    by_release = _by_release(plans, files)
+    findings = [f for plan in plans for f in check_release(out_dir, plan, by_release[plan.release])]
+    findings += check_bundle(out_dir, plans, files, schemas)
     if findings:
         raise CheckError(findings)
+
+
+def check_release(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[Finding]:
+    """The checks that read the objects of one release."""
+    return [*_admission(out_dir, plan, files), *_secret_reference(out_dir, plan, files),
+            *_names_and_labels(out_dir, files), *_pod_security(out_dir, files)]
+
+
+def check_bundle(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
+                 schemas: SchemaCheck | None) -> list[Finding]:
+    """The checks across releases, on object names and texts; then kubeconform."""
+    findings = [*_unique_objects(out_dir, files), *_shared_storage(plans), *_references(out_dir, plans, files),
+                *_no_tokens(out_dir, files)]
+    if schemas is not None:
+        findings += _schema_findings(out_dir, plans, files, schemas)
+    return findings
+
+
+def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[str, list[RenderedFile]]:
+    grouped: dict[str, list[RenderedFile]] = {plan.release: [] for plan in plans}
+    for f in files:
+        release = f.path.split("/", 1)[0]
+        if release in grouped:
+            grouped[release].append(f)
+    return grouped
 
 
 def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
@@ -60,14 +82,14 @@ def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[Render
     from generator.schemas import schema_set
 
     groups: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+    by_release = _by_release(plans, files)
     for plan in plans:
-        own = [f for f in files if f.obj is not None and f.path.startswith(plan.release + "/")]
-        uses_kserve = any(str(f.obj["apiVersion"]).startswith("serving.kserve.io/") for f in own if f.obj)
+        own = [f for f in by_release[plan.release] if f.key is not None]
+        uses_kserve = any(f.key is not None and f.key[0] in KSERVE_KINDS for f in own)
         key = (plan.kserve.patch if uses_kserve else None, plan.kubernetes_version)
         groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in own)
-    releases = tuple(f"{plan.release}/" for plan in plans)
     environment = [(f"{out_dir}/{f.path}", f.text) for f in files
-                   if f.obj is not None and not f.path.startswith(releases)]
+                   if f.key is not None and f.path.split("/", 1)[0] not in by_release]
     if environment and plans:   # the GitOps objects: core kinds and the Argo CD / Flux CRDs
         groups.setdefault((None, plans[0].kubernetes_version), []).extend(environment)
     findings = []
@@ -85,9 +107,10 @@ def _objects(files: Iterable[RenderedFile]) -> Iterable[tuple[RenderedFile, dict
 def _unique_objects(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:
     seen: dict[tuple[str, str, str], str] = {}
     findings = []
-    for file, obj in _objects(files):
-        meta = obj.get("metadata") or {}
-        ident = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+    for file in files:
+        ident = file.key
+        if ident is None:
+            continue
         if ident in seen:
             findings.append(Finding(f"{out_dir}/{file.path}", "/metadata/name",
                                     f"{ident[0]} {ident[1]}/{ident[2]} is also defined in {out_dir}/{seen[ident]}"))
@@ -163,23 +186,31 @@ def _parallel_spec(where: str, path: str, worker_spec: dict[str, Any], plan: Pla
     return findings
 
 
-def _references(out_dir: str, plan: Plan, own: Sequence[RenderedFile], files: Sequence[RenderedFile],
-                plans: Sequence[Plan]) -> list[Finding]:
+def _references(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> list[Finding]:
     """The claim and the runtime an InferenceService names exist in the bundle or are declared existing."""
     findings = []
-    names = {(str(obj["kind"]), str(obj["metadata"].get("name"))) for _, obj in _objects(files)}
-    existing_claims = {p.claim for p in plans if p.claim and not p.pvc_create and p.namespace == plan.namespace}
-    for file, obj in _objects(own):
-        if obj["kind"] != "InferenceService":
-            continue
-        where = f"{out_dir}/{file.path}"
-        if plan.claim and ("PersistentVolumeClaim", plan.claim) not in names and plan.claim not in existing_claims:
-            findings.append(Finding(where, "/spec/predictor/model/storageUri",
-                                    f"claim {plan.claim!r} is neither in the bundle nor declared existing"))
-        if plan.runtime_create and ("ServingRuntime", plan.runtime_name) not in names:
-            findings.append(Finding(where, "/spec/predictor/model/runtime",
-                                    f"runtime {plan.runtime_name!r} is not in the bundle"))
+    names = {(f.key[0], f.key[1], f.key[2]) for f in files if f.key is not None}
+    existing_claims = {(p.namespace, p.claim) for p in plans if p.claim and not p.pvc_create}
+    by_release = _by_release(plans, files)
+    for plan in plans:
+        for file in by_release[plan.release]:
+            if file.key is None or file.key[0] != "InferenceService":
+                continue
+            where = f"{out_dir}/{file.path}"
+            claim = ("PersistentVolumeClaim", plan.namespace, plan.claim)
+            if plan.claim and claim not in names and (plan.namespace, plan.claim) not in existing_claims:
+                findings.append(Finding(where, "/spec/predictor/model/storageUri",
+                                        f"claim {plan.claim!r} is neither in the bundle nor declared existing"))
+            if plan.runtime_create and ("ServingRuntime", plan.namespace, plan.runtime_name) not in names:
+                findings.append(Finding(where, "/spec/predictor/model/runtime",
+                                        f"runtime {plan.runtime_name!r} is not in the bundle"))
     return findings
+
+
+def _pod_security(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:
+    runtimes = {str(obj["metadata"]["name"]): obj for _, obj in _objects(files) if obj["kind"] == "ServingRuntime"}
+    return [finding for file, obj in _objects(files)
+            for finding in podsecurity.findings(f"{out_dir}/{file.path}", obj, runtimes)]
 
 
 def _names_and_labels(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Render every release of an environment, check the bundle, and replace rendered/ENV/ "
                     "atomically. On any error nothing is written. A bundle equal to what is on disk writes "
                     "no file.", formatter_class=argparse.RawDescriptionHelpFormatter)
-    _env_options(render)
+    _env_options(render, several=True)
     _schema_options(render)
     render.add_argument("--stdout", action="store_true",
                         help="print the bundle as one YAML stream instead of writing files")
@@ -150,8 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _env_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, help="environment: a folder under overlays/")
+def _env_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        choice = parser.add_mutually_exclusive_group(required=True)
+        choice.add_argument("--env", dest="envs", action="append", default=[],
+                            help="environment: a folder under overlays/ (repeatable)")
+        choice.add_argument("--all", action="store_true", help="every environment under overlays/")
+    else:
+        parser.add_argument("--env", required=True, help="environment: a folder under overlays/")
     parser.add_argument("-f", "--values", dest="files", action="append", type=Path, default=[], metavar="FILE",
                         help="extra values file, applied after the overlay (repeatable)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -189,18 +195,21 @@ def _render(args: argparse.Namespace) -> int:
     project = Project.at(args.project)
     extras = Extras(tuple(args.files), tuple(args.sets))
     schemas = _schema_check(args, project)
+    envs = project.envs() if args.all else args.envs
     if args.stdout:
-        bundle = build(project, args.env, extras, schemas)
-        docs = [f"# Source: {f.path}\n{f.text}" for f in bundle.files if f.obj is not None]
-        sys.stdout.write("---\n".join(docs))
+        for env in envs:
+            bundle = build(project, env, extras, schemas)
+            docs = [f"# Source: {project.output}/{env}/{f.path}\n{f.text}" for f in bundle.files if f.key]
+            sys.stdout.write("---\n".join(docs))
         return 0
-    bundle, changed = render_env(project, args.env, extras, schemas)
-    if not args.quiet:
-        for line in report(bundle):
-            print(line)
-        where = f"{project.output}/{args.env}"
-        count = len(bundle.files)
-        print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
+    for env in envs:   # each environment is written whole or not at all
+        bundle, changed = render_env(project, env, extras, schemas)
+        if not args.quiet:
+            for line in report(bundle):
+                print(line)
+            where = f"{project.output}/{env}"
+            count = len(bundle.files)
+            print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
     return 0
 
 
@@ -209,7 +218,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     project = Project.at(args.project)
     bundle = build(project, args.env, Extras(tuple(args.files), tuple(args.sets)), _schema_check(args, project))
-    objects = sum(1 for f in bundle.files if f.obj is not None)
+    objects = sum(1 for f in bundle.files if f.key is not None)
     how = "bundle checks only (--skip-kubeconform)" if args.skip_kubeconform else "bundle checks and kubeconform"
     print(f"{project.output}/{args.env}: {objects} objects in {len(bundle.plans)} release(s) are valid ({how})")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
@@ -27,6 +28,8 @@ _BLOCK_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800
 
 def quote(text: str) -> str:
     """A double-quoted YAML scalar that reads back as exactly `text`."""
+    if _NEEDS_ESCAPE.search(text) is None:
+        return f'"{text}"'
     return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
 
 
@@ -36,15 +39,6 @@ def _escape(match: re.Match[str]) -> str:
         return _ESCAPES[char]
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def flow(value: Any) -> str:
-    """One-line YAML for a value, for templates: `{{ x | q }}` can never break the structure."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{quote(str(k))}: {flow(v)}" for k, v in sorted(value.items())) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(flow(v) for v in value) + "]"
-    return scalar(value)
 
 
 def scalar(value: Any) -> str:
@@ -67,6 +61,7 @@ def scalar(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to a manifest")
 
 
+@lru_cache(maxsize=4096)
 def key(text: str) -> str:
     if _PLAIN_KEY.fullmatch(text) and text not in _YAML11_WORDS:
         return text

@@ -47,7 +47,10 @@ def validate(binary: Path, schemas: SchemaSet, files: Sequence[tuple[str, str]])
             path = Path(tmp) / f"{index:04d}.yaml"
             path.write_text(text, encoding="utf-8")
             shown[str(path)] = display
-        command = [str(binary), "-strict", "-output", "json", "-kubernetes-version", schemas.kubernetes_version,
+        # one worker compiles each schema once; more workers each compile the (large) KServe schemas again
+        workers = "1" if len(files) < 200 else "2"
+        command = [str(binary), "-strict", "-output", "json", "-n", workers,
+                   "-kubernetes-version", schemas.kubernetes_version,
                    *[arg for location in schemas.locations() for arg in ("-schema-location", location)],
                    *shown]
         done = subprocess.run(command, capture_output=True, text=True, check=False)

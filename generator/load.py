@@ -1,7 +1,8 @@
 """Stage 1, load: read values files (and `--set` flags) into layers.
 
-A values file is YAML 1.2 read in a strict way, because its values end up in
-manifests that a YAML 1.1 parser (Kubernetes) reads again:
+A values file is YAML read in a strict way, because its values end up in manifests
+that a YAML 1.1 parser (Kubernetes) reads again. libyaml parses the syntax; llmpack
+builds the values from its events itself:
 
 - plain scalars resolve by the YAML 1.2 core schema (`yes` and `on` are strings,
   `0.20` is a number, so a version must be quoted: the schema says so when it is not);
@@ -13,7 +14,6 @@ Each layer keeps the line of every path it sets, for located error messages.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -119,13 +119,13 @@ class _Builder:
         return LoadError(Location(self.name, line), message)
 
     def run(self, text: str) -> None:
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import MarkedYAMLError, YAMLError
-        from ruamel.yaml.reader import ReaderError
+        """libyaml (C) reads the syntax; the scalars resolve by YAML 1.2's core schema, in `scalar`."""
+        import yaml
+        from yaml.error import MarkedYAMLError, YAMLError
+        from yaml.reader import ReaderError
 
-        parser = YAML(typ="safe", pure=True)
         try:
-            for event in parser.parse(io.StringIO(text)):
+            for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
                 self.on_event(event)
         except LoadError:
             raise
@@ -135,7 +135,11 @@ class _Builder:
         except MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
             line = mark.line + 1 if mark is not None else None
-            raise self.fail(line, f"YAML syntax error: {err.problem or err.context}") from None
+            message = f"YAML syntax error: {err.problem or err.context}"
+            source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+            if "\t" in source[: len(source) - len(source.lstrip())]:
+                message += " (a tab indents this line: YAML indents with spaces only)"
+            raise self.fail(line, message) from None
         except YAMLError as err:
             raise self.fail(None, f"YAML error: {err}") from None
 
@@ -172,7 +176,7 @@ class _Builder:
     def scalar(self, event: Any, line: int | None) -> Any:
         value: str = event.value
         tag = event.tag
-        if tag == "tag:yaml.org,2002:str" or (tag is None and event.style is not None):
+        if tag == "tag:yaml.org,2002:str" or (tag is None and event.style):
             return value
         if tag is None:
             return self.resolve_plain(value, line)

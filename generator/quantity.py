@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][-+]?[0-9]+)|([numkMGTPE]|[KMGTPE]i))?$")
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -17,6 +18,7 @@ _DECIMAL_SUFFIX = {v: k for k, v in _DECIMAL.items()}
 _BINARY_SUFFIX = {v: k for k, v in _BINARY.items()}
 
 
+@lru_cache(maxsize=1024)
 def parse(text: str | int) -> tuple[Fraction, str]:
     """`"1.5Gi"` -> (value, format) with format "binary", "decimal" or "exponent"."""
     match = _QUANTITY.fullmatch(str(text).strip())
@@ -35,6 +37,7 @@ def value(text: str | int) -> Fraction:
     return parse(text)[0]
 
 
+@lru_cache(maxsize=1024)
 def canonical(text: str | int) -> str:
     """The form the API server returns for this quantity."""
     amount, fmt = parse(text)

@@ -4,15 +4,20 @@ Templates are Jinja2 with StrictUndefined (a missing key is an error, never an e
 field) and no access to the environment or the clock. Each `templates/PHASE/NAME.yaml`
 renders zero or one object, written to `RELEASE/PHASE/NAME.yaml`; the phases (storage,
 download, serving) are applied in that order by Argo CD waves and Flux dependencies.
-The text is parsed back and written in llmpack's canonical form (emit.py), so the output
-does not depend on template whitespace. `templates/*.md` render as text; files starting
-with `_` are partials.
+Values reach a template's text only through `{{ x | q }}`, which puts a placeholder in the
+text and keeps the value aside: the text is parsed back and each placeholder replaced by
+its value, so no value is ever read as YAML (nothing can inject structure) and parsing
+stays fast. The object is written in llmpack's canonical form (emit.py), so the output
+does not depend on template whitespace. `templates/*.md` render as text. Partials
+`templates/_NAME.j2` are evaluated once per release, in name order, and every later
+template sees them as `NAME` (`macros`, `pod`, `raw`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +32,33 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RenderedFile:
-    """One output file of a release: its path below rendered/ENV/, text, and object (None for text)."""
+    """One output file: its path below rendered/ENV/, its text, and for an object its identity
+    (kind, namespace, name) and, while the check stage needs it, the parsed object."""
 
     path: str
     text: str
-    obj: dict[str, Any] | None
+    parsed: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    key: tuple[str, str, str] | None = None
+
+    @classmethod
+    def of(cls, path: str, text: str, obj: dict[str, Any] | None) -> RenderedFile:
+        if obj is None:
+            return cls(path, text)
+        meta = obj.get("metadata") or {}
+        return cls(path, text, obj, (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name"))))
+
+    @property
+    def obj(self) -> dict[str, Any] | None:
+        """The object (parsed again from the text once the pipeline dropped it); None for a text file."""
+        if self.key is None:
+            return None
+        if self.parsed is not None:
+            return self.parsed
+        return _parse(self.path, self.text)
+
+    def light(self) -> RenderedFile:
+        """The same file without the parsed object, to keep a large fleet in little memory."""
+        return RenderedFile(self.path, self.text, None, self.key)
 
 
 @dataclass(frozen=True)
@@ -49,43 +76,52 @@ class Chart:
 
 def render(chart: Chart, values: dict[str, Any], plan: Plan, header: str) -> list[RenderedFile]:
     env = _environment(chart.root.resolve())
-    context = {"values": values, "plan": plan, "files": _files(chart.root.resolve()),
-               "llmpack_version": __version__}
+    context: dict[str, Any] = {"values": values, "plan": plan, "files": _files(chart.root.resolve()),
+                               "llmpack_version": __version__, SPLICES: []}
+    for partial in _partials(chart.root.resolve()):   # once per release, not once per template
+        context[partial[1:].removesuffix(".j2")] = _module(env, partial, context)
     rendered = []
     for name in _template_names(chart.root.resolve()):
         text = _render_one(env, name, context)
         path = f"{plan.release}/{name}"
         if name.endswith(".md"):
-            rendered.append(RenderedFile(path, text.strip() + "\n", None))
+            rendered.append(RenderedFile(path, text.strip() + "\n"))
             continue
-        obj = _parse(name, text)
+        obj = _parse(name, text, context[SPLICES])
         if obj is not None:
-            rendered.append(RenderedFile(path, header + emit.dump(obj), obj))
+            rendered.append(RenderedFile.of(path, header + emit.dump(obj), obj))
     return rendered
 
 
 def render_template(chart: Chart, template: str, context: dict[str, Any], path: str, header: str) -> RenderedFile:
     """Render one chart template (path relative to the chart) that must produce one object."""
     env = _environment(chart.root.resolve())
-    text = _render_one(env, template, {**context, "files": _files(chart.root.resolve())})
-    obj = _parse(template, text)
+    splices: list[Any] = []
+    text = _render_one(env, template, {**context, "files": _files(chart.root.resolve()), SPLICES: splices})
+    obj = _parse(template, text, splices)
     if obj is None:
         raise TemplateError(template, None, "rendered nothing")
-    return RenderedFile(path, header + emit.dump(obj), obj)
+    return RenderedFile.of(path, header + emit.dump(obj), obj)
 
 
 def render_text(chart: Chart, template: str, context: dict[str, Any], path: str) -> RenderedFile:
     """Render one chart template to a text file (no object)."""
     env = _environment(chart.root.resolve())
-    text = _render_one(env, template, {**context, "llmpack_version": __version__})
-    return RenderedFile(path, text.strip() + "\n", None)
+    text = _render_one(env, template, {**context, "llmpack_version": __version__, SPLICES: []})
+    return RenderedFile(path, text.strip() + "\n")
 
 
-def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+def _module(env: jinja2.Environment, name: str, context: dict[str, Any]) -> Any:
+    return _render_one(env, name, context, module=True)
+
+
+def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any], module: bool = False) -> Any:
+    """A template's text (or, for a partial, its module), with template errors located."""
     import jinja2
 
     try:
-        return env.get_template(name).render(context)
+        template = env.get_template(name)
+        return template.make_module(context) if module else template.render(context)
     except jinja2.TemplateSyntaxError as err:
         raise TemplateError(err.name or name, err.lineno, err.message or str(err)) from None
     except (jinja2.UndefinedError, TypeError, ValueError, KeyError) as err:
@@ -105,42 +141,90 @@ def _template_line(name: str) -> int | None:
     return line
 
 
-def _parse(name: str, text: str) -> dict[str, Any] | None:
+SPLICES = "_llmpack_splices"      # the context entry holding the values `q` set aside
+_PLACEHOLDER = re.compile(r"__llmpack_q([0-9]+)__")
+
+
+def _splice(context: Any, value: Any) -> str:
+    """The `q` filter: set the value aside (as plain data) and put a placeholder in the text."""
+    import jinja2
+
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    splices: list[Any] = context[SPLICES]
+    splices.append(_plain(value))
+    return f"__llmpack_q{len(splices) - 1}__"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like data: mappings, lists, strings, numbers, booleans and null (tuples become lists)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot put a {type(value).__name__} in a manifest")
+
+
+def _fill(node: Any, splices: list[Any]) -> Any:
+    if isinstance(node, str):
+        match = _PLACEHOLDER.fullmatch(node)
+        return splices[int(match.group(1))] if match else node
+    if isinstance(node, dict):
+        return {_fill(k, splices): _fill(v, splices) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, splices) for v in node]
+    return node
+
+
+def _parse(name: str, text: str, splices: list[Any] | None = None) -> dict[str, Any] | None:
     import yaml
 
     if not text.strip():
         return None
     try:
-        obj = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise TemplateError(name, mark.line + 1 if mark else None, f"rendered text is not YAML: {err}") from None
+    obj = _fill(_construct(name, node), splices) if splices else _construct(name, node)
     if not isinstance(obj, dict) or "kind" not in obj:
         raise TemplateError(name, None, "a template must render one Kubernetes object (or nothing)")
     return obj
 
 
-@lru_cache(maxsize=1)
-def _strict_loader() -> type:
-    import yaml
+_SCALARS: dict[str, Any] = {
+    "tag:yaml.org,2002:str": str,
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+    "tag:yaml.org,2002:bool": lambda text: text.lower() in ("true", "yes", "on"),
+    "tag:yaml.org,2002:null": lambda text: None,
+}
 
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class StrictLoader(base):  # type: ignore[misc, valid-type]
-        """SafeLoader that refuses duplicate keys (a template bug would otherwise be silent)."""
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
-
-    StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_mapping)
-    return StrictLoader
+def _construct(name: str, node: Any) -> Any:
+    """Plain data from composed YAML nodes (the C composer does the parsing); duplicate keys and
+    anything but strings, numbers, booleans, nulls, mappings and lists are template bugs."""
+    tag = node.tag
+    if tag == "tag:yaml.org,2002:map":
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(name, key_node)
+            if key in result:
+                raise TemplateError(name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            result[key] = _construct(name, value_node)
+        return result
+    if tag == "tag:yaml.org,2002:seq":
+        return [_construct(name, item) for item in node.value]
+    convert = _SCALARS.get(tag)
+    if convert is None:
+        raise TemplateError(name, node.start_mark.line + 1, f"unsupported YAML value {node.value!r} ({tag})")
+    if tag == "tag:yaml.org,2002:int":
+        return int(node.value.replace("_", ""), 0) if node.value.startswith(("0x", "0o")) else int(node.value)
+    return convert(node.value)
 
 
 @lru_cache(maxsize=4)
@@ -154,7 +238,7 @@ def _environment(root: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters["q"] = emit.flow
+    env.filters["q"] = jinja2.pass_context(_splice)
     return env
 
 
@@ -164,6 +248,11 @@ def _files(root: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@lru_cache(maxsize=4)
+def _partials(root: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in (root / "templates").glob("_*.j2")))
 
 
 @lru_cache(maxsize=4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,19 +34,118 @@ _TYPE_NAMES = {
 
 @lru_cache(maxsize=4)
 def _validator(schema_path: Path) -> Validator:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, ValidationError
+    from jsonschema.validators import extend
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        """ECMA-262 `$` ends the text; Python's also matches before a final newline ("main\n")."""
+        if isinstance(instance, str):
+            match = re.search(regex, instance)
+            if match is None or (regex.endswith("$") and match.end() != len(instance)):
+                yield ValidationError(f"{instance!r} does not match {regex!r}")
 
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    strict = extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+    return strict(schema)  # type: ignore[no-any-return]
 
 
 def validate(merged: Merged, schema_path: Path, context: str = "") -> None:
-    """Raise `ValuesError` listing every schema violation of `merged.data`."""
+    """Raise `ValuesError` listing every schema violation of `merged.data`.
+
+    Valid values (the common case) are recognised by a validator compiled from the schema once
+    per process; only invalid ones go through jsonschema, for its detailed errors."""
+    if _compiled(schema_path.resolve())(merged.data):
+        return
     validator = _validator(schema_path.resolve())
     errors = sorted(validator.iter_errors(merged.data), key=lambda e: [str(p) for p in e.absolute_path])
     problems = [problem for error in errors for problem in _problems(error, merged)]
     if problems:
         raise ValuesError(problems, context)
+
+
+Check = Callable[[Any], bool]
+_TYPES: dict[str, Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
+_ANNOTATIONS = {"description", "title", "default", "errorMessage", "$schema", "$id", "$defs", "examples"}
+
+
+@lru_cache(maxsize=4)
+def _compiled(schema_path: Path) -> Check:
+    """A yes/no validator for the keywords llmpack's schema uses (tests prove it agrees with jsonschema)."""
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    cache: dict[str, Check] = {}
+
+    def ref(target: str) -> Check:
+        name = target.rsplit("/", 1)[-1]
+        if name not in cache:
+            cache[name] = lambda v: compiled[name](v)
+            compiled[name] = compile_node(schema["$defs"][name])
+        return cache[name]
+
+    compiled: dict[str, Check] = {}
+
+    def compile_node(node: dict[str, Any]) -> Check:
+        checks: list[Check] = []
+        for keyword, arg in node.items():
+            if keyword in _ANNOTATIONS:
+                continue
+            checks.append(keyword_check(keyword, arg, node))
+        return lambda v: all(check(v) for check in checks)
+
+    def keyword_check(keyword: str, arg: Any, node: dict[str, Any]) -> Check:
+        if keyword == "$ref":
+            return ref(arg)
+        if keyword == "type":
+            kinds = [_TYPES[t] for t in (arg if isinstance(arg, list) else [arg])]
+            return lambda v: any(kind(v) for kind in kinds)
+        if keyword == "enum":
+            return lambda v: any(v == option and type(v) is type(option) for option in arg)
+        if keyword == "required":
+            return lambda v: not isinstance(v, dict) or all(key in v for key in arg)
+        if keyword == "properties":
+            props = {key: compile_node(sub) for key, sub in arg.items()}
+            return lambda v: not isinstance(v, dict) or all(props[k](x) for k, x in v.items() if k in props)
+        if keyword == "additionalProperties":
+            known = set(node.get("properties") or {})
+            if arg is False:
+                return lambda v: not isinstance(v, dict) or set(v) <= known
+            extra = compile_node(arg)
+            return lambda v: not isinstance(v, dict) or all(extra(x) for k, x in v.items() if k not in known)
+        if keyword == "items":
+            item = compile_node(arg)
+            return lambda v: not isinstance(v, list) or all(item(x) for x in v)
+        if keyword == "anyOf":
+            options = [compile_node(sub) for sub in arg]
+            return lambda v: any(option(v) for option in options)
+        if keyword == "pattern":
+            regex = re.compile(arg)
+            anchored = arg.endswith("$")
+            return lambda v: not isinstance(v, str) or _matches(regex, v, anchored)
+        limits: dict[str, Callable[[Any, Any], bool]] = {
+            "minimum": lambda v, n: v >= n, "maximum": lambda v, n: v <= n,
+            "exclusiveMinimum": lambda v, n: v > n, "exclusiveMaximum": lambda v, n: v < n}
+        if keyword in limits:
+            test = limits[keyword]
+            return lambda v: not _TYPES["number"](v) or test(v, arg)
+        if keyword in ("minLength", "maxLength"):
+            return lambda v: not isinstance(v, str) or (len(v) >= arg if keyword == "minLength" else len(v) <= arg)
+        if keyword == "minItems":
+            return lambda v: not isinstance(v, list) or len(v) >= arg
+        raise NotImplementedError(f"schema keyword {keyword!r} is not supported by the compiled validator")
+
+    return compile_node(schema)
+
+
+def _matches(regex: re.Pattern[str], text: str, anchored: bool) -> bool:
+    match = regex.search(text)
+    return match is not None and (not anchored or match.end() == len(text))
 
 
 def secret_problems(layers: Sequence[Layer]) -> list[Problem]:
@@ -68,7 +167,8 @@ def secret_problems(layers: Sequence[Layer]) -> list[Problem]:
                 message = ("a literal value under a key named like a secret is refused; reference a Kubernetes "
                            "Secret instead")
             if message:
-                found.append(Problem(layer.location(path), path, message))
+                shown = tuple("(hidden)" if isinstance(p, str) and HF_TOKEN.search(p) else p for p in path)
+                found.append(Problem(layer.location(path), shown, message))
     return found
 
 

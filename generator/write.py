@@ -1,10 +1,11 @@
 """Stage 7, write: replace rendered/ENV/ as a whole, or not at all.
 
-The new bundle is written to a hidden sibling directory, then swapped in with one
-atomic rename (Linux `renameat2(RENAME_EXCHANGE)`; elsewhere two renames). A render
-killed at any moment leaves the previous rendered/ENV/ intact; the hidden directory
-it leaves is removed by the next render. A bundle identical to what is on disk is
-not written at all, so a no-op render touches no file.
+The new bundle is written to a staging directory outside rendered/ (in the git-ignored
+cache, on the same filesystem), then swapped in with one atomic rename (Linux
+`renameat2(RENAME_EXCHANGE)`; elsewhere two renames). A render killed at any moment
+leaves the previous rendered/ENV/ intact and nothing else in rendered/; what it leaves
+in the staging area is removed by the next render. A bundle identical to what is on
+disk is not written at all, so a no-op render touches no file.
 """
 
 from __future__ import annotations
@@ -21,25 +22,44 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def write(out_root: Path, env: str, files: Mapping[str, str]) -> bool:
-    """Make out_root/env hold exactly `files` (relative path -> text). Returns False if nothing changed."""
+def write(out_root: Path, env: str, files: Mapping[str, str], staging_root: Path | None = None) -> bool:
+    """Make out_root/env hold exactly `files` (relative path -> text). Returns False if nothing changed.
+
+    `staging_root` is where the new bundle is prepared (default: out_root itself); it must be on
+    the same filesystem as out_root, else out_root is used."""
     target = out_root / env
+    for area in (out_root, staging_root):   # what killed renders left behind
+        if area is not None and area.is_dir():
+            remove_stale(area, env)
     if matches(target, files):
         return False
     out_root.mkdir(parents=True, exist_ok=True)
-    remove_stale(out_root, env)
-    staging = out_root / f"{TEMP_PREFIX}{env}-{os.getpid()}"
+    area = _staging_area(out_root, staging_root)
+    staging = area / f"{TEMP_PREFIX}{env}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
+        folders = {(staging / relative).parent for relative in files}
+        for folder in sorted(folders):
+            folder.mkdir(parents=True, exist_ok=True)
         for relative, text in sorted(files.items()):
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8", newline="\n")
+            (staging / relative).write_text(text, encoding="utf-8", newline="\n")
         _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _staging_area(out_root: Path, staging_root: Path | None) -> Path:
+    if staging_root is None:
+        return out_root
+    try:
+        staging_root.mkdir(parents=True, exist_ok=True)
+        if staging_root.stat().st_dev == out_root.stat().st_dev:
+            return staging_root
+    except OSError:
+        pass
+    return out_root
 
 
 def matches(target: Path, files: Mapping[str, str]) -> bool:

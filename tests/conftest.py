@@ -7,12 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import REPO, ProjectFactory, crd_dir
 
 from generator import kubeconform
 from generator.check import SchemaCheck
 from generator.pipeline import Project
 from generator.schemas import SchemaSources
+from helpers import REPO, ProjectFactory, crd_dir
 
 
 @pytest.fixture

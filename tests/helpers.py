@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from generator.pipeline import Project
 
@@ -22,3 +25,18 @@ def crd_dir() -> Path:
     if not (folder / "kserve").is_dir():
         pytest.fail(f"no CRDs at {folder}: run the tests with `make test`, or set LLMPACK_CRD_DIR")
     return folder
+
+
+class KubernetesLikeLoader(yaml.SafeLoader):
+    """PyYAML's YAML 1.1 resolver plus y/n as booleans, as Kubernetes' parser reads them."""
+
+
+KubernetesLikeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+KubernetesLikeLoader.add_constructor(
+    "tag:yaml.org,2002:bool", lambda loader, node: loader.construct_scalar(node).lower() in ("y", "yes", "true", "on"))
+
+
+def kubernetes_read(text: str) -> Any:
+    """Read YAML as Kubernetes would (YAML 1.1 with y/n as booleans)."""
+    return yaml.load(text, Loader=KubernetesLikeLoader)

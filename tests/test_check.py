@@ -6,21 +6,22 @@ import dataclasses
 from typing import Any
 
 import pytest
-from helpers import ProjectFactory
 
 from generator import emit
 from generator.check import check
 from generator.errors import CheckError
 from generator.pipeline import build
 from generator.render import RenderedFile
+from helpers import ProjectFactory
 
 
 def edited(files: tuple[RenderedFile, ...], name: str, change: Any) -> list[RenderedFile]:
     out = []
     for f in files:
-        if f.path.endswith(name) and f.obj is not None:
-            obj = change(f.obj) or f.obj
-            f = RenderedFile(f.path, emit.dump(obj), obj)
+        obj = f.obj
+        if f.path.endswith(name) and obj is not None:
+            obj = change(obj) or obj
+            f = RenderedFile.of(f.path, emit.dump(obj), obj)
         out.append(f)
     return out
 

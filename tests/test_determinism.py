@@ -7,15 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ProjectFactory, crd_dir
-
 from generator.pipeline import build
+from helpers import ProjectFactory, crd_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def render_to_stdout(seed: str) -> str:
-    env = {**os.environ, "PYTHONHASHSEED": seed, "LLMPACK_CRD_DIR": str(crd_dir())}
+def render_to_stdout(seed: str, **extra: str) -> str:
+    env = {**os.environ, "PYTHONHASHSEED": seed, "LLMPACK_CRD_DIR": str(crd_dir()), **extra}
     done = subprocess.run([sys.executable, "-m", "generator", "-C", str(REPO), "render", "--env", "prod",
                            "--stdout"], capture_output=True, text=True, env=env, check=True)
     return done.stdout
@@ -24,6 +23,13 @@ def render_to_stdout(seed: str) -> str:
 def test_output_is_identical_across_hash_seeds() -> None:
     outputs = {render_to_stdout(seed) for seed in ("0", "1", "4242", "random")}
     assert len(outputs) == 1 and next(iter(outputs)).count("kind: ") >= 8
+
+
+def test_output_is_identical_across_locales_and_time_zones() -> None:
+    reference = render_to_stdout("0")
+    for extra in ({"LC_ALL": "C", "LANG": "C"}, {"LC_ALL": "C.UTF-8"}, {"TZ": "Pacific/Chatham"},
+                  {"TZ": "Etc/GMT+12", "LC_ALL": "POSIX"}, {"PYTHONUTF8": "0", "LANG": "C"}):
+        assert render_to_stdout("7", **extra) == reference, extra
 
 
 def test_output_does_not_depend_on_key_order_in_values(make_project: ProjectFactory) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, crd_dir
 
 from generator.check import SchemaCheck
 from generator.pipeline import Bundle, Extras, Project, build
 from generator.write import write
+from helpers import REPO, crd_dir
 
 ENVS = ["dev", "staging", "prod"]
 BOTH = ("gitops.argocd.enabled=true", "gitops.argocd.repoURL=https://git.example/platform.git",
@@ -111,9 +111,8 @@ def test_gitops_objects_validate_against_the_real_crds(target: str, schema_check
 
 
 def test_gitops_settings_must_agree_across_releases(tmp_path: Path) -> None:
-    from helpers import REPO as repo
-
     from generator.errors import ValuesError
+    from helpers import REPO as repo
 
     folder = tmp_path / "overlays" / "test" / "releases"
     folder.mkdir(parents=True)

@@ -39,8 +39,9 @@ def test_lines_are_recorded_for_every_path() -> None:
     ("? [a]\n: x\n", "f.yaml:1: keys must be strings; got a mapping or list; quote the key"),
     ("- a\n", "f.yaml:1: the top level of a values file must be a mapping of keys"),
     ("a: 1\n---\nb: 2\n", "f.yaml:2: a values file holds one YAML document; found a second '---'"),
-    ("a: [1\n", "f.yaml:2: YAML syntax error: expected ',' or ']', but got '<stream end>'"),
-    ("a:\n\tb: 1\n", "f.yaml:2: YAML syntax error: found character '\\t' that cannot start any token"),
+    ("a: [1\n", "f.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
+    ("a:\n\tb: 1\n", "f.yaml:2: YAML syntax error: found character that cannot start any token (a tab indents "
+                       "this line: YAML indents with spaces only)"),
     ("a: .inf\n", "f.yaml:1: .inf is not a usable number; quote it if it is meant as text"),
     ("a: !!int x\n", "f.yaml:1: value 'x' does not match its tag tag:yaml.org,2002:int"),
     ("a: \"x\x00\"\n", "f.yaml:1: NUL character in file"),

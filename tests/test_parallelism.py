@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import ProjectFactory
 
 from generator.pipeline import Bundle, build
+from helpers import ProjectFactory
 
 
 def objects(bundle: Bundle) -> dict[str, dict[str, Any]]:

@@ -12,11 +12,11 @@ import copy
 from typing import Any
 
 import pytest
-from helpers import REPO, ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import Extras, Project, build
 from generator.releases import RELEASES, KServeRelease, gpu_allocation
+from helpers import REPO, ProjectFactory
 
 GENERATION = "1"
 

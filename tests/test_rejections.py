@@ -4,10 +4,10 @@ file and line that set the value, with exactly these messages. Nothing is writte
 from __future__ import annotations
 
 import pytest
-from helpers import ProjectFactory
 
 from generator.errors import CheckError, ValuesError
 from generator.pipeline import build, render_env
+from helpers import ProjectFactory
 
 V = "overlays/test/values.yaml"
 

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers import ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import build
 from generator.releases import RELEASES, gpu_allocation
+from helpers import ProjectFactory
 
 COLUMNS = [
     # version, autoscalerClass, deploymentMode, image tag, min PP, oci://

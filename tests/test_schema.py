@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ProjectFactory
 
 from generator.load import load_file
 from generator.merge import merge
@@ -15,6 +14,7 @@ from generator.pipeline import Project, releases
 from generator.plan import plan
 from generator.render import render
 from generator.validate import validate
+from helpers import ProjectFactory
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "values.schema.json"

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import Project, build
+from helpers import REPO, ProjectFactory
 
 V = "overlays/test/values.yaml"
 

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import REPO, ProjectFactory, crd_dir
 
 from generator import kubeconform
 from generator.check import SchemaCheck
 from generator.errors import CheckError, ToolError
 from generator.pipeline import Extras, Project, build
 from generator.schemas import SchemaSources, convert_crd
+from helpers import REPO, ProjectFactory, crd_dir
 
 ENVS = ["dev", "staging", "prod"]
 RELEASES_WITH_CRDS = {"0.15": "v0.15.2", "0.16": "v0.16.0", "0.18": "v0.18.1", "0.20": "v0.20.0"}

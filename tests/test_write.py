@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import ProjectFactory
 
 from generator.errors import ValuesError
 from generator.pipeline import render_env
 from generator.write import write
+from helpers import ProjectFactory
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

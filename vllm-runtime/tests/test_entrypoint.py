@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from llmpack_runtime import head, probe, worker
 from llmpack_runtime.probe import check_server
 from llmpack_runtime.settings import Variable

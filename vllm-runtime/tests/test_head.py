@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+
 from runtime_harness import MODEL, RAY_IP, Runtime, wait_until
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from llmpack_runtime import marker
 from llmpack_runtime.errors import BadVariable, ModelNotReady
 from llmpack_runtime.head import HeadSettings, server_command

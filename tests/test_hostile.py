@@ -1,0 +1,194 @@
+"""Hostile values: each is refused with a located message, or renders so that Kubernetes (YAML 1.1,
+y/n as booleans) reads back exactly the input string. The structure of the bundle never changes.
+
+Inputs that could exhaust time or memory (an alias bomb, a 10 MB file, 1000-deep nesting) run in a
+child process under a memory limit and a timeout: those bound a hang or a blow-up, they time nothing.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.errors import LlmpackError
+from generator.pipeline import Bundle, build
+from helpers import REPO, ProjectFactory, kubernetes_read
+
+V = "overlays/test/values.yaml"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    values: str | bytes          # the values file as written
+    expect: str | None = None    # the string Kubernetes must read back; None: refused
+    refusal: str = ""            # a part of the refusal message
+    line: int | None = None      # the line the refusal points at
+    where: str = "env"           # which rendered field `expect` is read from
+
+
+def env_value(raw: str) -> str:
+    """A values file that sets the env var PROBE to `raw` (YAML text of a scalar)."""
+    return f"model:\n  env:\n    - name: PROBE\n      value: {raw}\n"
+
+
+CASES = [
+    # YAML 1.1 booleans and nulls that YAML 1.2 (llmpack) reads as text: written quoted, read back as text
+    *(Case(f"bool-{word}", env_value(word), word) for word in ("y", "n", "Y", "N", "yes", "No", "on", "OFF")),
+    Case("quoted-true", env_value('"true"'), "true"),
+    Case("quoted-tilde", env_value('"~"'), "~"),
+    Case("quoted-null", env_value("'null'"), "null"),
+    # numbers in disguise
+    Case("octal-quoted", env_value('"0777"'), "0777"),
+    Case("octal-o-quoted", env_value('"0o17"'), "0o17"),
+    Case("sexagesimal", env_value("12:30"), "12:30"),
+    Case("sexagesimal-3", env_value("1:20:30"), "1:20:30"),
+    Case("exponent-quoted", env_value('"1e3"'), "1e3"),
+    Case("inf-quoted", env_value('".inf"'), ".inf"),
+    # injection: line breaks of every kind, templates, YAML syntax
+    Case("newline-injection", env_value('"x\\n- name: LD_PRELOAD\\n  value: /evil.so"'),
+         "x\n- name: LD_PRELOAD\n  value: /evil.so"),
+    Case("line-separator", env_value('"a\\u2028b"'), "a\u2028b"),
+    Case("paragraph-separator", env_value('"a\\u2029b"'), "a\u2029b"),
+    Case("next-line", env_value('"a\\Nb"'), "a\x85b"),
+    Case("carriage-return", env_value('"a\\rb"'), "a\rb"),
+    Case("jinja-expression", env_value('"{{ 7*7 }}"'), "{{ 7*7 }}"),
+    Case("jinja-statement", env_value('"{% raw %}x{% endraw %}"'), "{% raw %}x{% endraw %}"),
+    Case("leading-space", env_value('"  lead"'), "  lead"),
+    Case("trailing-space", env_value('"trail  "'), "trail  "),
+    Case("tab", env_value('"\\tx"'), "\tx"),
+    Case("comment-like", env_value('"#x"'), "#x"),
+    Case("anchor-like", env_value('"&a"'), "&a"),
+    Case("alias-like", env_value('"*a"'), "*a"),
+    Case("dash", env_value('"- x"'), "- x"),
+    Case("mapping-like", env_value('"key: value"'), "key: value"),
+    Case("document-marker", env_value('"---"'), "---"),
+    Case("unicode", env_value('"é 日本 🙂"'), "é 日本 🙂"),
+    Case("byte-order-mark", env_value('"\\ufeffx"'), "\ufeffx"),
+    Case("empty", env_value('""'), ""),
+    Case("long-value", env_value('"' + "x" * 100_000 + '"'), "x" * 100_000),
+    Case("literal-block", "model:\n  env:\n    - name: PROBE\n      value: |\n        line1\n        line2\n",
+         "line1\nline2\n"),
+    Case("name-yes", "name: \"yes\"\n", "yes", where="name"),
+    Case("label-value-y", "labels: {team: \"y\"}\n", "y", where="label"),
+    Case("crlf-file", b"model:\r\n  env:\r\n    - name: PROBE\r\n      value: crlf\r\n", "crlf"),
+    # refused, at the line that set them
+    Case("octal-unquoted", env_value("0777"), refusal="expected a string, got integer 777; quote it", line=4),
+    Case("tilde-unquoted", env_value("~"), refusal="expected a string, got null", line=4),
+    Case("null-unquoted", env_value("null"), refusal="expected a string, got null", line=4),
+    Case("nul-escape", env_value('"a\\0b"'), refusal="control characters", line=4),
+    Case("escape-sequence", env_value('"\\e[31mred"'), refusal="control characters", line=4),
+    Case("nul-byte", b"name: a\x00b\n", refusal="NUL character in file", line=1),
+    Case("not-utf8", b"name: caf\xe9\n", refusal="not UTF-8 text", line=1),
+    Case("duplicate-key", "name: a\nname: b\n", refusal="duplicate key 'name' (first set on line 1)", line=2),
+    Case("anchor", "labels: &l {a: b}\n", refusal="anchors (&l) are not allowed", line=1),
+    Case("merge-key", "x: &b {a: 1}\nlabels:\n  <<: *b\n", refusal="anchors (&b) are not allowed", line=1),
+    Case("python-tag", "name: !!python/object/apply:os.system [ls]\n", refusal="is not allowed in values files",
+         line=1),
+    Case("tab-indent", "model:\n\tid: x\n", refusal="YAML syntax error", line=2),
+    Case("huge-number", "workerSpec: {size: 1e400}\n", refusal="too large a number", line=1),
+    Case("very-long-name", "name: " + "a" * 1000 + "\n", refusal="must be at most 41 characters", line=1),
+    Case("name-with-newline", 'name: "abc\\n"\n', refusal="must be at most 41 characters", line=1),
+    Case("revision-with-newline", 'model: {revision: "main\\n"}\n', refusal="must be a commit sha or tag", line=1),
+    Case("too-many-nodes", "workerSpec: {size: 1000}\nmodel: {env: []}\n", refusal="must be at most 63", line=1),
+]
+
+
+def test_there_are_at_least_forty_cases() -> None:
+    assert len(CASES) >= 40
+
+
+def render(make_project: ProjectFactory, values: str | bytes) -> Bundle:
+    project = make_project("")
+    path = project.root / "overlays" / "test" / "values.yaml"
+    if isinstance(values, bytes):
+        path.write_bytes(values)
+    else:
+        path.write_text(values, encoding="utf-8")
+    return build(project, "test")
+
+
+def shape(bundle: Bundle) -> set[tuple[Any, ...]]:
+    """The key structure of every object (paths, no values), to prove no value adds or moves a field."""
+    def paths(node: Any, prefix: tuple[Any, ...]) -> set[tuple[Any, ...]]:
+        found = {prefix}
+        if isinstance(node, dict):
+            for key, value in node.items():
+                found |= paths(value, (*prefix, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                found |= paths(value, (*prefix, index))
+        return found
+
+    return {p for f in bundle.files if f.obj for p in paths(f.obj, (f.path,))}
+
+
+def read_back(bundle: Bundle, where: str) -> Any:
+    texts = {f.path.rsplit("/", 1)[-1]: f.text for f in bundle.files}
+    isvc = kubernetes_read(texts["inferenceservice.yaml"])
+    if where == "name":
+        return isvc["metadata"]["name"]
+    if where == "label":
+        return isvc["metadata"]["labels"]["team"]
+    env = {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["model"]["env"]}
+    return env["PROBE"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_value(make_project: ProjectFactory, case: Case) -> None:
+    if case.expect is None:
+        with pytest.raises(LlmpackError) as caught:
+            render(make_project, case.values)
+        text = str(caught.value)
+        assert case.refusal in text, text
+        assert f"{V}:{case.line}" in text, text
+        assert "Traceback" not in text
+        return
+    bundle = render(make_project, case.values)
+    assert read_back(bundle, case.where) == case.expect
+    if case.where == "env":
+        baseline = render(make_project, env_value("plain"))
+        assert shape(bundle) == shape(baseline), "a value changed the structure of the bundle"
+
+
+BOMBS = {
+    "alias-bomb": "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(12)),
+    "ten-megabytes": "labels: {a: \"" + "x" * (10 * 1024 * 1024) + "\"}\n",
+    "deep-nesting": "labels: " + "[" * 1000 + "]" * 1000 + "\n",
+    "deep-mappings": "".join("  " * i + f"k{i}:\n" for i in range(1000)),
+}
+BOMB_MESSAGES = {"alias-bomb": "anchors (&a) are not allowed", "ten-megabytes": "values files are limited to 1 MiB",
+                 "deep-nesting": "nesting deeper than 32 levels", "deep-mappings": "nesting deeper than 32 levels"}
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_inputs_built_to_exhaust_are_refused_within_bounds(name: str, tmp_path: Path) -> None:
+    folder = tmp_path / "overlays" / "test"
+    folder.mkdir(parents=True)
+    (folder / "values.yaml").write_text(BOMBS[name])
+    done = subprocess.run([sys.executable, "-m", "generator", "-C", str(tmp_path), "render", "--env", "test",
+                           "--skip-kubeconform"], capture_output=True, text=True, timeout=60,
+                          preexec_fn=_limit_memory, env={"PYTHONPATH": str(REPO)})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {V}:")
+    assert BOMB_MESSAGES[name] in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_value_never_enters_the_template_text(make_project: ProjectFactory) -> None:
+    """`q` splices values after parsing: a value that is YAML, or a placeholder, stays a string."""
+    for raw in ('"__llmpack_q0__"', '"x: {a: [1, 2]}"', '"]}\\n---\\nkind: Secret"'):
+        bundle = render(make_project, env_value(raw))
+        assert read_back(bundle, "env") == kubernetes_read(f"v: {raw}")["v"]
+        assert shape(bundle) == shape(render(make_project, env_value("plain")))
