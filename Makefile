@@ -1,8 +1,8 @@
 # The one entry point for people, the README and CI. Every target sets up what it needs.
 #   make render ENV=prod   render one environment into rendered/prod/ (no ENV: all of them)
-#   make test              lint, type-check and run the tests (installs kubeconform first)
+#   make test              lint, type-check and run the tests (sets up the virtualenv and tools first)
 #   make check             fail if rendered/ is stale or hand-edited
-#   make tools             build the pinned kubeconform and kustomize into .tools/bin
+#   make tools             build the pinned kubeconform, kustomize and kube-linter into .tools/bin
 #   make golden            accept the current output as the tests' golden bundles
 #   make fuzz              10,000 generated values files through the pipeline
 #   make bench             speed and memory of render and validation
@@ -29,7 +29,7 @@ export LLMPACK_KUBECONFORM := $(KUBECONFORM)
 export LLMPACK_KUSTOMIZE := $(KUSTOMIZE)
 export LLMPACK_KUBE_LINTER := $(KUBE_LINTER)
 
-.PHONY: render test check lint fuzz bench golden setup tools clean
+.PHONY: render test check lint fuzz bench golden setup tools prepare clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -56,18 +56,26 @@ $(KUBE_LINTER): tools/kube-linter/go.mod tools/kube-linter/go.sum
 
 tools: $(KUBECONFORM) $(KUSTOMIZE) $(KUBE_LINTER)
 
-render: $(VENV)/.installed tools
+# The virtualenv and the tools are independent: prepare them in parallel.
+prepare:
+	@$(MAKE) --no-print-directory -j4 setup tools
+
+render:
+	@$(MAKE) --no-print-directory -j2 setup $(KUBECONFORM)
 	$(BIN)/llmpack render $(if $(ENV),--env $(ENV),--all)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check generator tests vllm-runtime bench
 	$(BIN)/mypy
 
-test: $(VENV)/.installed tools lint
-	$(BIN)/pytest
+# Two test workers: most tests wait on subprocesses (Ray, kubeconform, llmpack itself).
+test: prepare
+	@$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -n 2
 
 # Fails when rendered/ is stale or hand-edited (CI and pre-commit run it).
-check: $(VENV)/.installed tools
+check:
+	@$(MAKE) --no-print-directory -j2 setup $(KUBECONFORM)
 	$(BIN)/llmpack check
 
 # 10,000 generated values files: never a traceback, always a bundle or a located error.
@@ -75,7 +83,7 @@ fuzz: $(VENV)/.installed
 	LLMPACK_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz.py
 
 # Speed and memory of render and validation (prints a table; times nothing in the tests).
-bench: $(VENV)/.installed tools
+bench: prepare
 	$(BIN)/python bench/bench.py
 
 golden: $(VENV)/.installed
