@@ -7,12 +7,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from generator import kubeconform
 from generator.check import SchemaCheck
 from generator.pipeline import Project
 from generator.schemas import SchemaSources
 from helpers import REPO, ProjectFactory, crd_dir
+
+
+# Hypothesis checks laws, not speed: on a loaded CI machine its timing health checks would be noise.
+settings.register_profile("llmpack", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("llmpack")
 
 
 @pytest.fixture

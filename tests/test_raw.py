@@ -160,3 +160,13 @@ def test_raw_topology_objects(make_project: ProjectFactory) -> None:
 def test_raw_needs_its_runtime_and_a_claim(make_project: ProjectFactory, values: str, message: str) -> None:
     with pytest.raises(ValuesError, match=message):
         build(make_project(values), "test")
+
+
+@pytest.mark.parametrize("script", ["head.sh", "worker.sh", "probe.sh", "worker-probe.sh"])
+def test_upstream_flavor_scripts_are_valid_bash(script: str) -> None:
+    """The scripts of runtime.flavor kserve (KServe's image) at least parse; the default flavor's
+    entrypoint is tested against real Ray in vllm-runtime/tests."""
+    import subprocess
+
+    path = REPO / "charts" / "kserve-multinode" / "files" / script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0

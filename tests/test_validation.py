@@ -33,6 +33,12 @@ def test_example_environment_validates_against_every_release(env: str, version: 
     assert {p.kserve.patch for p in bundle.plans} == {RELEASES_WITH_CRDS[version].lstrip("v")}
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_raw_target_validates(env: str, schema_check: SchemaCheck) -> None:
+    bundle = build(Project(REPO), env, Extras(sets=("target=raw",)), schema_check)
+    assert {f.key[0] for f in bundle.files if f.key} >= {"Deployment", "Service"}
+
+
 def test_raw_and_oci_variants_validate(make_project: ProjectFactory, schema_check: SchemaCheck) -> None:
     oci = 'model: {storageUri: "oci://registry.example/llama:1"}\ndownload: {enabled: false}\npvc: {create: false}'
     build(make_project(oci), "test", schemas=schema_check)
