@@ -15,7 +15,6 @@ from generator.pipeline import Project
 from generator.schemas import SchemaSources
 from helpers import REPO, ProjectFactory, crd_dir
 
-
 # Hypothesis checks laws, not speed: on a loaded CI machine its timing health checks would be noise.
 settings.register_profile("llmpack", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("llmpack")
