@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 def _env_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
     if several:
         choice = parser.add_mutually_exclusive_group(required=True)
-        choice.add_argument("--env", dest="envs", action="append", default=[],
+        choice.add_argument("--env", dest="envs", action="append", default=[], metavar="ENV",
                             help="environment: a folder under overlays/ (repeatable)")
         choice.add_argument("--all", action="store_true", help="every environment under overlays/")
     else:
