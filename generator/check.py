@@ -11,7 +11,6 @@ so a fleet of releases is checked in linear time and bounded memory.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,11 @@ from generator import podsecurity
 from generator.errors import CheckError, Finding
 from generator.plan import DNS_LABEL, DNS_SUBDOMAIN, TP_ENV, Plan, label_problem
 from generator.render import RenderedFile
+from generator.validate import HF_TOKEN
 
 if TYPE_CHECKING:
     from generator.schemas import SchemaSources
 
-HF_TOKEN = re.compile(r"hf_[A-Za-z]{34}")
 # kinds whose names become label values or DNS labels: at most 63 characters
 SHORT_NAMES = ("Job", "Service", "Deployment", "InferenceService")
 KSERVE_KINDS = ("InferenceService", "ServingRuntime", "ClusterServingRuntime")

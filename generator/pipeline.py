@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator import __version__
@@ -76,7 +76,6 @@ class Bundle:
     env: str
     plans: tuple[Plan, ...]
     files: tuple[RenderedFile, ...]
-    notes: tuple[str, ...] = field(default=())
 
     def texts(self) -> dict[str, str]:
         return {f.path: f.text for f in self.files}
@@ -127,11 +126,8 @@ def build(project: Project, env: str, extras: Extras = Extras(), schemas: Schema
     gitops: list[tuple[Merged, Release]] = []
     found = releases(project, env, extras)
     for release in found:
-        context = f"release {release.name} of env {env}"
         try:
-            merged = merge(release.layers)
-            validate(merged, project.root / project.schema, context)
-            planned = plan(merged, release.name, context, (project.root, project.chart.root))
+            merged, planned = _planned(project, env, release)
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
             continue
@@ -246,32 +242,36 @@ def report(bundle: Bundle) -> list[str]:
     return lines
 
 
+def _planned(project: Project, env: str, release: Release, capacity_errors: bool = True) -> tuple[Merged, Plan]:
+    """Merge, validate and plan one release."""
+    context = f"release {release.name} of env {env}"
+    merged = merge(release.layers)
+    validate(merged, project.root / project.schema, context)
+    return merged, plan(merged, release.name, context, (project.root, project.chart.root), capacity_errors)
+
+
+def _select(found: list[Release], env: str, release: str | None) -> list[Release]:
+    """The release named by --release, or all of them."""
+    if release is None:
+        return found
+    chosen = [r for r in found if r.name == release]
+    if not chosen:
+        raise UsageError(f"env {env} has no release {release!r}")
+    return chosen
+
+
 def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = Extras()) -> list[Plan]:
     """The plans of an environment with capacity errors kept as notes: `llmpack plan` shows them."""
-    found = releases(project, env, extras)
-    if release is not None:
-        found = [r for r in found if r.name == release]
-        if not found:
-            raise UsageError(f"env {env} has no release {release!r}")
-    plans = []
-    for chosen in found:
-        context = f"release {chosen.name} of env {env}"
-        merged = merge(chosen.layers)
-        validate(merged, project.root / project.schema, context)
-        plans.append(plan(merged, chosen.name, context, (project.root, project.chart.root), capacity_errors=False))
-    return plans
+    return [_planned(project, env, chosen, capacity_errors=False)[1]
+            for chosen in _select(releases(project, env, extras), env, release)]
 
 
 def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = Extras()
             ) -> tuple[Release, Merged, list[tuple[Location, str, object]]]:
     from generator.merge import explain as explain_layers
 
-    found = releases(project, env, extras)
-    if release is not None:
-        found = [r for r in found if r.name == release]
-        if not found:
-            raise UsageError(f"env {env} has no release {release!r}")
-    elif len(found) > 1:
+    found = _select(releases(project, env, extras), env, release)
+    if len(found) > 1:
         names = ", ".join(r.name for r in found)
         raise UsageError(f"env {env} has several releases ({names}); choose one with --release")
     chosen = found[0]

@@ -196,9 +196,13 @@ def _parse(name: str, text: str, splices: list[Any] | None = None) -> dict[str, 
     return obj
 
 
+def _int(text: str) -> int:
+    return int(text.replace("_", ""), 0) if text.startswith(("0x", "0o")) else int(text)
+
+
 _SCALARS: dict[str, Any] = {
     "tag:yaml.org,2002:str": str,
-    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:int": _int,
     "tag:yaml.org,2002:float": float,
     "tag:yaml.org,2002:bool": lambda text: text.lower() in ("true", "yes", "on"),
     "tag:yaml.org,2002:null": lambda text: None,
@@ -222,8 +226,6 @@ def _construct(name: str, node: Any) -> Any:
     convert = _SCALARS.get(tag)
     if convert is None:
         raise TemplateError(name, node.start_mark.line + 1, f"unsupported YAML value {node.value!r} ({tag})")
-    if tag == "tag:yaml.org,2002:int":
-        return int(node.value.replace("_", ""), 0) if node.value.startswith(("0x", "0o")) else int(node.value)
     return convert(node.value)
 
 

@@ -26,9 +26,6 @@ from generator.errors import ToolError
 from generator.releases import RELEASES
 
 CONVERTER_VERSION = "1"
-KSERVE_GROUP = "serving.kserve.io"
-KSERVE_FILES = ("serving.kserve.io_inferenceservices.yaml", "serving.kserve.io_servingruntimes.yaml",
-                "serving.kserve.io_clusterservingruntimes.yaml")
 KSERVE_BASE_URL = "https://raw.githubusercontent.com/kserve/kserve"
 # sha256 of config/crd/full/<file> at each KServe tag llmpack can fetch.
 PINNED_KSERVE_CRDS: dict[str, dict[str, str]] = {

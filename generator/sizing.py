@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +85,21 @@ def architecture(value: Any, where: Location | None, project_root: Path, chart_r
     try:
         if isinstance(value, dict):
             return capacity.Architecture.from_values(value)
-        path = _config_path(str(value), where, project_root, chart_root)
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            return f"{path} is larger than a config.json can be"
-        return capacity.Architecture.from_config(json.loads(path.read_text(encoding="utf-8")))
+        return _from_config(_config_path(str(value), where, project_root, chart_root).resolve())
     except FileNotFoundError as err:
         return f"no such model config: {err.filename}"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         return f"cannot read the model config: {err}"
     except ValueError as err:
         return f"invalid architecture: {err}"
+
+
+@lru_cache(maxsize=64)
+def _from_config(path: Path) -> capacity.Architecture | str:
+    """Read once per process: a fleet's releases mostly name the same few models."""
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        return f"{path} is larger than a config.json can be"
+    return capacity.Architecture.from_config(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _config_path(value: str, where: Location | None, project_root: Path, chart_root: Path) -> Path:

@@ -33,20 +33,22 @@ _TYPE_NAMES = {
 
 
 @lru_cache(maxsize=4)
+def _schema(schema_path: Path) -> dict[str, Any]:
+    return json.loads(schema_path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=4)
 def _validator(schema_path: Path) -> Validator:
     from jsonschema import Draft202012Validator, ValidationError
     from jsonschema.validators import extend
 
     def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
         """ECMA-262 `$` ends the text; Python's also matches before a final newline ("main\n")."""
-        if isinstance(instance, str):
-            match = re.search(regex, instance)
-            if match is None or (regex.endswith("$") and match.end() != len(instance)):
-                yield ValidationError(f"{instance!r} does not match {regex!r}")
+        if isinstance(instance, str) and not _matches(re.compile(regex), instance, regex.endswith("$")):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
 
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
     strict = extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
-    return strict(schema)  # type: ignore[no-any-return]
+    return strict(_schema(schema_path))  # type: ignore[no-any-return]
 
 
 def validate(merged: Merged, schema_path: Path, context: str = "") -> None:
@@ -79,7 +81,7 @@ _ANNOTATIONS = {"description", "title", "default", "errorMessage", "$schema", "$
 @lru_cache(maxsize=4)
 def _compiled(schema_path: Path) -> Check:
     """A yes/no validator for the keywords llmpack's schema uses (tests prove it agrees with jsonschema)."""
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    schema = _schema(schema_path)
     cache: dict[str, Check] = {}
 
     def ref(target: str) -> Check:
