@@ -54,7 +54,10 @@ def files_at(root: Path, ref: str, folder: str) -> dict[str, str]:
 
     top = Path(git("rev-parse", "--show-toplevel").strip())
     prefix = (root.resolve() / folder).relative_to(top.resolve()).as_posix()
-    git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"--base {ref!r} is not a commit of the git repository at {top}") from None
     names = [n for n in git("ls-tree", "-r", "--name-only", ref, "--", prefix).splitlines() if n]
     return {n[len(prefix) + 1:]: git("show", f"{ref}:{n}") for n in names}
 

@@ -275,6 +275,8 @@ def _message(error: ValidationError, path: tuple[str | int, ...]) -> str:
         text = f"expected {' or '.join(names)}, got {describe(value, key)}"
         if "string" in wanted and isinstance(value, (int, float, bool)):
             text += "; quote it to keep it text (YAML reads it as a number or boolean)"
+        elif set(wanted) & {"integer", "number"} and isinstance(value, str) and re.fullmatch(r"-?[0-9.]+", value):
+            text += "; write it without quotes"
         elif wanted == ["boolean"] and isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
             text += "; write true or false (YAML 1.2 reads yes/no/on/off as text)"
         return text

@@ -215,4 +215,5 @@ def test_diff_of_a_pvc_shrink_and_a_storage_class_change(repo: Path) -> None:
 
 def test_diff_of_an_unknown_ref_is_a_usage_error(repo: Path) -> None:
     done = llmpack(repo, "diff", "--env", "prod", "--base", "no-such-branch")
-    assert done.returncode == 2 and "git rev-parse" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "--base 'no-such-branch' is not a commit" in done.stderr
+    assert "Traceback" not in done.stderr
