@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from generator import capacity, sizing
 from generator.errors import ValuesError
-from generator.pipeline import Project, build
+from generator.pipeline import build
+from generator.project import Project
 from helpers import REPO, ProjectFactory
 
 V = "overlays/test/values.yaml"
@@ -25,7 +27,7 @@ def problems(make_project: ProjectFactory, values: str) -> list[str]:
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_example_environments_fit(env: str) -> None:
-    for plan in build(Project(REPO), env).plans:
+    for plan in build(Project.at(REPO), env).plans:
         assert plan.sizing is not None and plan.sizing.report.ok
 
 
@@ -137,3 +139,90 @@ def test_shipped_model_configs_match_the_published_architectures() -> None:
     assert (small["hidden_size"], small["num_hidden_layers"], small["num_key_value_heads"]) == (4096, 32, 8)
     assert (large["hidden_size"], large["num_hidden_layers"], large["num_attention_heads"]) == (8192, 80, 64)
     assert Path(REPO / "charts/kserve-multinode/models").is_dir()
+
+
+# The plan stage's functions, called directly: which architecture a release gets, the node it lands on.
+CHART = REPO / "charts/kserve-multinode"
+
+
+def lookup(value: object, model_id: object) -> sizing.ModelArchitecture:
+    return sizing.lookup(value, model_id, None, REPO, CHART)
+
+
+@pytest.mark.parametrize("model_id", ["Qwen/Qwen2.5-72B-Instruct", "qwen/qwen2.5-72b-instruct",
+                                      "hf://Qwen/Qwen2.5-72B-Instruct"])
+def test_without_model_architecture_the_model_id_names_the_shipped_config(model_id: str) -> None:
+    found = lookup(None, model_id)
+    assert found.known and found.error is None and found.warning is None
+    assert found.architecture is not None and round(capacity.parameter_count(found.architecture) / 1e9, 2) == 72.71
+    assert found.source == f"model.id {model_id} (models/index.json: qwen2.5-72b)"
+
+
+def test_an_unknown_model_is_not_checked_and_says_so() -> None:
+    found = lookup(None, "example-org/fine-tuned-7b")
+    assert not found.known and found.architecture is None and found.error is None
+    assert found.warning == ("unknown model: capacity not checked (example-org/fine-tuned-7b is not in the chart's "
+                             "models/index.json; set model.architecture)")
+    assert lookup(None, None).warning is not None
+
+
+def test_model_architecture_wins_unless_it_names_another_shipped_model() -> None:
+    assert lookup("llama-3-70b", "meta-llama/Llama-3.3-70B-Instruct").known       # same numbers, one config
+    assert lookup("mixtral-8x7b", "example-org/my-mixtral").known                   # not in the index: trusted
+    inline = {"hiddenSize": 4096, "layers": 32, "attentionHeads": 32, "intermediateSize": 14336, "vocabSize": 128256,
+              "dtype": "bfloat16"}
+    assert lookup(inline, "Qwen/Qwen2.5-72B-Instruct").source == "model.architecture (inline)"
+    wrong = lookup("llama-3-8b", "Qwen/Qwen2.5-72B-Instruct")                       # issue #14's inherited default
+    assert not wrong.known and wrong.error == ("llama-3-8b is not the architecture of Qwen/Qwen2.5-72B-Instruct, "
+                                               "which is qwen2.5-72b (models/index.json); set qwen2.5-72b or remove "
+                                               "model.architecture")
+
+
+def test_the_index_is_not_a_model() -> None:
+    assert lookup("index", None).error == "no such model config: index (the index of the shipped models)"
+
+
+def test_a_custom_gpu_size_keeps_the_node_shapes_of_its_type() -> None:
+    assert sizing.gpu_type({"type": "L4", "memory": "22Gi"}) == capacity.GpuType("L4", 22, 22528, (1, 2, 4, 8))
+    assert sizing.gpu_type({"memory": "48Gi"}) == capacity.GpuType("custom GPU", 48, 49152, (8,))
+
+
+def test_node_shape_values() -> None:
+    gpu = capacity.GPU_TYPES["H100"]
+    assert sizing.gpus_per_node({"type": "H100"}) is None
+    assert sizing.node_shape({"perNode": 4, "node": {"cpu": "95500m", "memory": "1000Gi"}}, gpu) == \
+        capacity.NodeShape(4, 95_500, 1000 * 1024**3, declared=True)
+    values = {"type": "H100", "node": {"cpu": "190", "memory": "1900Gi"}}
+    assert [p.code for p in sizing.node_problems(values, gpu, {"requests": {"cpu": "192", "memory": "1800Gi"}})] == [
+        "node-cpu"]
+    assert [p.code for p in sizing.node_problems(values, gpu, {"limits": {"cpu": "8", "memory": "2000Gi"}})] == [
+        "node-memory"]                                      # no request: Kubernetes requests the limit
+    assert sizing.node_problems({"type": "H100"}, gpu, {"requests": {"cpu": "1000"}}) == []
+
+
+def test_tp_16_on_h100_lists_the_layouts_that_fit_and_never_says_fits() -> None:
+    qwen = lookup(None, "Qwen/Qwen2.5-72B-Instruct").architecture
+    assert qwen is not None
+    fit = sizing.check(qwen, capacity.GPU_TYPES["H100"], capacity.ServingSettings(max_num_seqs=128), 16, 1, "64Gi")
+    assert [p.message for p in fit.report.errors] == [
+        "tensor parallel size 16 needs 16 GPUs in one pod, but one H100 node has at most 8; layouts of 16 GPUs that "
+        "fit: TP8 x PP2, TP4 x PP4, TP2 x PP8; smallest layouts that fit: TP2 x PP1 (2 GPUs), TP1 x PP2 (2 GPUs), "
+        "TP1 x PP3 (3 GPUs)"]
+    assert fit.verdict.startswith("error: tensor parallel size 16") and sizing.ERROR_PATHS["node-gpus"]
+    assert sizing.check(qwen, capacity.GPU_TYPES["H100"], capacity.ServingSettings(), 8, 2, "64Gi").verdict == "fits"
+
+
+def test_layouts_report_searches_up_to_the_declared_node() -> None:
+    arch = lookup(None, "meta-llama/Meta-Llama-3-8B-Instruct").architecture
+    assert arch is not None
+    fit = sizing.check(arch, capacity.GPU_TYPES["A10G"], capacity.ServingSettings(), 1, 1, "12Gi", gpus_per_node=4)
+    lines = sizing.layouts_report(fit)
+    assert lines[0] == "smallest layouts on A10G (TP 1-4 GPUs per pod, PP 1-8 pods):"
+    assert "smallest layout on other GPUs:" in lines
+
+
+def test_moe_figures_show_the_active_parameters() -> None:
+    arch = lookup(None, "mistralai/Mixtral-8x7B-Instruct-v0.1").architecture
+    assert arch is not None
+    fit = sizing.check(arch, capacity.GPU_TYPES["H100"], capacity.ServingSettings(), 2, 1, "12Gi")
+    assert fit.figures()[0] == ("parameters", "46.70 B, 12.88 B active (93.4 GB in bfloat16)")
