@@ -10,13 +10,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from llmpack_runtime import __version__, head, probe, settings, worker
+from llmpack_runtime import __version__, head, probe, settings, status, worker
 from llmpack_runtime.errors import EXIT_FAILURE, EXIT_USAGE, RuntimeFailure
 from llmpack_runtime.settings import Env, Variable
 
 DESCRIPTION = """\
 The entrypoint of llmpack's vLLM runtime image for multi-node serving on KServe (Ray backend).
-The head pod runs `head`, worker pods run `worker`, and both use `probe` for their probes.
+The head pod runs `head` (which starts `status`), worker pods run `worker`, and both use `probe` for their probes.
 Everything is configured through environment variables (KServe's contract plus LLMPACK_*);
 `COMMAND --help` lists the ones a command reads.
 """
@@ -36,15 +36,18 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         return _run(lambda: worker.run(worker.WorkerSettings.from_env(environment)))
     if parsed.command == "probe":
         return _run(lambda: _probe(parsed.kind, environment))
+    if parsed.command == "status":
+        # it runs next to the head and shares its log: its errors must not read as the head's
+        return _run(lambda: status.serve(status.StatusSettings.from_env(environment)), scope="status: ")
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
 
-def _run(command: Callable[[], int]) -> int:
+def _run(command: Callable[[], int], scope: str = "") -> int:
     try:
         return command()
     except RuntimeFailure as err:
-        print(f"llmpack: error: {err}", file=sys.stderr, flush=True)
+        print(f"llmpack: {scope}error: {err}", file=sys.stderr, flush=True)
         return err.exit_code
     except KeyboardInterrupt:
         print("llmpack: interrupted", file=sys.stderr)
@@ -101,4 +104,11 @@ def _parser() -> argparse.ArgumentParser:
                     "server's health URL answers 200.\nliveness: the Ray part only.\nworker: the head's GCS answers.\n"
                     "A probe prints one line and ends within LLMPACK_PROBE_TIMEOUT_SECONDS.")
     check.add_argument("kind", choices=probe.KINDS, help="which probe")
+
+    commands.add_parser(
+        "status", help="serve the Ray cluster's nodes and GPUs as JSON (the head starts it for the smoke test)",
+        formatter_class=raw, epilog=_variables("environment", status.VARIABLES),
+        description=f"Answer GET {status.PATH} on LLMPACK_STATUS_ADDRESS:LLMPACK_STATUS_PORT with the alive Ray "
+                    "nodes and GPUs and the expected ones (200), or why Ray does not answer (503). Read-only; the "
+                    "head starts it before Ray, and it stops when the process that started it is gone.")
     return parser

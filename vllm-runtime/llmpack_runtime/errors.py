@@ -81,6 +81,16 @@ class HeadLost(RuntimeFailure):
         super().__init__(f"lost the Ray head at {address}: {reason}; leaving so that the pod restarts and rejoins")
 
 
+class EndpointUnavailable(RuntimeFailure):
+    """The cluster status endpoint cannot listen on its address (taken, or not an address of this pod)."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(f"the cluster status endpoint cannot listen on {address} ({reason}); "
+                         "the head serves on without it")
+
+
 class CommandFailed(RuntimeFailure):
     """A command the runtime runs (ray start) failed or ended."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from llmpack_runtime import marker, ray_cluster, settings
+from llmpack_runtime import marker, ray_cluster, settings, status
 from llmpack_runtime.deadline import Deadline
 from llmpack_runtime.errors import ClusterIncomplete, CommandFailed, RayUnavailable
 from llmpack_runtime.log import say
@@ -23,7 +23,7 @@ from llmpack_runtime.settings import Env, Parallelism, RayNode, Timing
 VARIABLES = (
     *settings.PARALLELISM_VARIABLES, settings.MODEL_NAME, settings.MODEL_DIR, settings.MARKER_FILE,
     settings.MODEL, *settings.RAY_NODE_VARIABLES, settings.RAY_WAIT, settings.POLL, settings.QUERY_TIMEOUT,
-    settings.SERVER_COMMAND,
+    settings.SERVER_COMMAND, settings.STATUS_ADDRESS, settings.STATUS_PORT,
 )
 
 RAY_START_SECONDS = 300  # `ray start --head` returns in seconds; this only guards against a hang
@@ -55,6 +55,7 @@ class HeadSettings:
 def run(config: HeadSettings, server_args: Sequence[str]) -> NoReturn:
     found = marker.check(config.marker, config.expected_model)
     say(f"model ready: {config.marker} holds {found!r}")
+    status.spawn()  # before Ray, so that it answers "unavailable" while Ray starts; it outlives the exec below
     start_ray_head(config.node)
     wait_for_cluster(config.node.head_address, config.parallelism, config.timing)
     command = server_command(config, server_args)

@@ -70,15 +70,20 @@ def query(address: str, timeout: float) -> ClusterState:
     deadline = Deadline.after(timeout)
     host, port = split_address(address)
     _check_port(address, host, port, min(deadline.remaining(), PORT_CHECK_SECONDS))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p)
     left = max(deadline.remaining(), 0.1)
     command = [sys.executable, "-m", "llmpack_runtime.ray_cluster", address, f"{left:.3f}"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=left, env=env, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=left, env=child_env(), check=False)
     except subprocess.TimeoutExpired:
         raise RayUnavailable(address, f"no answer within {timeout:g}s") from None
     return _parse(address, done)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment, with this package importable (for `python3 -m llmpack_runtime...` children)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def _check_port(address: str, host: str, port: int, timeout: float) -> None:

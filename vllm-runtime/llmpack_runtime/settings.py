@@ -59,6 +59,10 @@ HEAD_CHECK_FAILURES = Variable("LLMPACK_HEAD_CHECK_FAILURES", "failed head check
 SERVER_PORT = Variable("LLMPACK_SERVER_PORT", "port of the server's health route", "8080")
 HEALTH_URL = Variable("LLMPACK_HEALTH_URL", "health URL instead of "
                       "http://127.0.0.1:LLMPACK_SERVER_PORT/v1/models/MODEL_NAME")
+# Every interface: the predictor Service reaches the endpoint at the pod IP. It is read-only and tells no secret.
+STATUS_ADDRESS = Variable("LLMPACK_STATUS_ADDRESS", "address the cluster status endpoint listens on "
+                          "(\"::\" for IPv6)", "0.0.0.0")  # noqa: S104
+STATUS_PORT = Variable("LLMPACK_STATUS_PORT", "port of the cluster status endpoint (GET /llmpack/v1/cluster)", "8081")
 
 
 def optional_text(env: Env, var: Variable) -> str | None:
@@ -174,9 +178,13 @@ class Timing:
 
 
 def port(env: Env) -> int:
-    number = positive_int(env, RAY_PORT)
+    return tcp_port(env, RAY_PORT)
+
+
+def tcp_port(env: Env, var: Variable) -> int:
+    number = positive_int(env, var)
     if number > 65535:
-        raise BadVariable(RAY_PORT.name, str(number), "expected a TCP port (1-65535)")
+        raise BadVariable(var.name, str(number), "expected a TCP port (1-65535)")
     return number
 
 

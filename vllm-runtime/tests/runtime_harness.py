@@ -20,9 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -54,6 +56,22 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {value!r})")
         time.sleep(interval)
+
+
+def get_json(url: str, timeout: float = 20) -> tuple[int, Any] | None:
+    """GET `url` without a proxy: (status, JSON document or the text), or None when nothing answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as answer:
+            status, body = int(answer.status), answer.read()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, err.read()
+    except (urllib.error.URLError, OSError):
+        return None
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode(errors="replace")
 
 
 def session_members(sid: int) -> list[int]:
@@ -118,6 +136,7 @@ class Runtime:
         self.model_dir.mkdir()
         (self.model_dir / ".llmpack-complete").write_text(MODEL + "\n")
         self.record = root / "server.json"
+        self.status_port = free_port()
         self.base: dict[str, str] = {
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONPATH": str(RUNTIME_DIR),
@@ -132,6 +151,7 @@ class Runtime:
             "RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "1000",
             "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "2",
             "RAY_USAGE_STATS_ENABLED": "0",
+            "LLMPACK_STATUS_ADDRESS": "127.0.0.1", "LLMPACK_STATUS_PORT": str(self.status_port),
         }
         self.sessions: list[Proc] = []
         self.count = 0
@@ -151,13 +171,21 @@ class Runtime:
                 env[key] = value
         return env
 
+    @property
+    def status_url(self) -> str:
+        """The cluster status endpoint that `head` (or `status`) serves with the base environment."""
+        return f"http://127.0.0.1:{self.status_port}/llmpack/v1/cluster"
+
     def start(self, *args: str, **env: str | None) -> Proc:
+        return self.spawn("-".join(args), [sys.executable, "-m", "llmpack_runtime", *args], **env)
+
+    def spawn(self, name: str, command: Sequence[str], **env: str | None) -> Proc:
+        """Start any command with the test environment, in a session of its own that cleanup kills."""
         environment = self.env(**env)
-        log = self.root / f"{self.count:02d}-{'-'.join(args)}.log"
+        log = self.root / f"{self.count:02d}-{name}.log"
         with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, "-m", "llmpack_runtime", *args], env=environment,
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+            popen = subprocess.Popen(list(command), env=environment, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         proc = Proc(popen, log)
         self.sessions.append(proc)
         return proc

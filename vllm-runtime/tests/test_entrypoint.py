@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from llmpack_runtime import head, probe, worker
+from llmpack_runtime import head, probe, status, worker
 from llmpack_runtime.probe import check_server
 from llmpack_runtime.settings import Variable
 from runtime_harness import RUNTIME_DIR, HealthServer, Runtime, free_port
@@ -24,6 +24,7 @@ def entrypoint(*args: str) -> subprocess.CompletedProcess[str]:
     (["head", "--help"], head.VARIABLES),
     (["worker", "--help"], worker.VARIABLES),
     (["probe", "--help"], probe.HEAD_VARIABLES + probe.WORKER_VARIABLES),
+    (["status", "--help"], status.VARIABLES),
 ])
 def test_help_lists_every_variable_a_command_reads(args: list[str], variables: tuple[Variable, ...]) -> None:
     done = entrypoint(*args)
@@ -32,7 +33,8 @@ def test_help_lists_every_variable_a_command_reads(args: list[str], variables: t
         assert f"  {variable.name} " in done.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["probe"], ["probe", "bogus"], ["worker", "extra"], ["serve"]])
+@pytest.mark.parametrize("args", [[], ["probe"], ["probe", "bogus"], ["worker", "extra"], ["status", "extra"],
+                                  ["serve"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
     assert entrypoint(*args).returncode == 2
 

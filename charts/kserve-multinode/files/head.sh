@@ -1,6 +1,7 @@
 # llmpack head: check the model, start the Ray head, wait for every node, then serve.
 # Env: KServe injects TENSOR_PARALLEL_SIZE, PIPELINE_PARALLEL_SIZE, MODEL_NAME, MODEL_DIR;
-# the runtime sets RAY_PORT, POD_IP and the LLMPACK_* variables (LLMPACK_RAY_COUNT: ray_count.py).
+# the runtime sets RAY_PORT, POD_IP and the LLMPACK_* variables (LLMPACK_RAY_COUNT: ray_count.py,
+# LLMPACK_STATUS: status.py).
 set -euo pipefail
 nodes_wanted="${RAY_NODE_COUNT:-${PIPELINE_PARALLEL_SIZE}}"  # KServe 0.15.0 sets no RAY_NODE_COUNT
 gpus_wanted=$((TENSOR_PARALLEL_SIZE * PIPELINE_PARALLEL_SIZE))
@@ -8,6 +9,11 @@ marker="${MODEL_DIR}/${LLMPACK_MARKER_FILE}"
 if [ "$(cat "${marker}" 2>/dev/null)" != "${LLMPACK_MODEL}" ]; then
   echo "llmpack: ${marker} does not name ${LLMPACK_MODEL}: the download Job has not finished for this model and revision" >&2
   exit 1
+fi
+# The smoke test Job's view of the cluster (GET :LLMPACK_STATUS_PORT/llmpack/v1/cluster), in the background:
+# it answers while Ray starts and outlives the exec into the server; its failure never stops the head.
+if [ -n "${LLMPACK_STATUS:-}" ]; then
+  python3 -c "${LLMPACK_STATUS}" </dev/null &
 fi
 ray start --head --port="${RAY_PORT}" --node-ip-address="${POD_IP}" --disable-usage-stats --include-dashboard=false
 export RAY_ADDRESS="${POD_IP}:${RAY_PORT}"
