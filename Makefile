@@ -71,7 +71,7 @@ lint: $(VENV)/.installed
 # Two test workers: most tests wait on subprocesses (Ray, kubeconform, llmpack itself).
 test: prepare
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --ignore=tests/conformance
 
 # Fails when rendered/ is stale or hand-edited (CI and pre-commit run it).
 check:
@@ -80,7 +80,7 @@ check:
 
 # 10,000 generated values files: never a traceback, always a bundle or a located error.
 fuzz: $(VENV)/.installed
-	LLMPACK_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz.py
+	LLMPACK_HYPOTHESIS_PROFILE=fuzz LLMPACK_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz.py
 
 # Speed and memory of render and validation (prints a table; times nothing in the tests).
 bench: prepare

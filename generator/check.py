@@ -23,7 +23,7 @@ from generator.render import RenderedFile
 from generator.validate import HF_TOKEN
 
 if TYPE_CHECKING:
-    from generator.schemas import SchemaSources
+    from generator.crds import SchemaSources
 
 # kinds whose names become label values or DNS labels: at most 63 characters
 SHORT_NAMES = ("Job", "Service", "Deployment", "InferenceService")
@@ -39,12 +39,11 @@ class SchemaCheck:
     tool_roots: tuple[Path, ...]
 
 
-def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
-          schemas: SchemaCheck | None = None) -> None:
-    """Raise `CheckError` with every finding; `schemas=None` skips kubeconform (never by default)."""
+def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> None:
+    """Raise `CheckError` with every finding of the checks below (not the schema check)."""
     by_release = _by_release(plans, files)
     findings = [f for plan in plans for f in check_release(out_dir, plan, by_release[plan.release])]
-    findings += check_bundle(out_dir, plans, files, schemas)
+    findings += check_bundle(out_dir, plans, files)
     if findings:
         raise CheckError(findings)
 
@@ -55,14 +54,10 @@ def check_release(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> li
             *_names_and_labels(out_dir, files), *_pod_security(out_dir, files)]
 
 
-def check_bundle(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
-                 schemas: SchemaCheck | None) -> list[Finding]:
-    """The checks across releases, on object names and texts; then kubeconform."""
-    findings = [*_unique_objects(out_dir, files), *_shared_storage(plans), *_references(out_dir, plans, files),
-                *_no_tokens(out_dir, files)]
-    if schemas is not None:
-        findings += _schema_findings(out_dir, plans, files, schemas)
-    return findings
+def check_bundle(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> list[Finding]:
+    """The checks across releases, on object names and texts."""
+    return [*_unique_objects(out_dir, files), *_shared_storage(plans), *_references(out_dir, plans, files),
+            *_no_tokens(out_dir, files)]
 
 
 def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[str, list[RenderedFile]]:
@@ -74,29 +69,35 @@ def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[st
     return grouped
 
 
-def _schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
-                     schemas: SchemaCheck) -> list[Finding]:
-    """One kubeconform run per (KServe release, Kubernetes version); normally one per environment."""
+def schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
+                    schemas: SchemaCheck) -> tuple[list[Finding], list[str]]:
+    """kubeconform over every object, once per (KServe release, Kubernetes version): normally one
+    run per environment. Returns the findings and, per run, what it validated against."""
     from generator import kubeconform
-    from generator.schemas import schema_set
+    from generator.schemas import core_origin, schema_set
 
-    groups: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+    groups: dict[tuple[str | None, str], list[RenderedFile]] = {}
     by_release = _by_release(plans, files)
     for plan in plans:
         own = [f for f in by_release[plan.release] if f.key is not None]
         uses_kserve = any(f.key is not None and f.key[0] in KSERVE_KINDS for f in own)
-        key = (plan.kserve.patch if uses_kserve else None, plan.kubernetes_version)
-        groups.setdefault(key, []).extend((f"{out_dir}/{f.path}", f.text) for f in own)
-    environment = [(f"{out_dir}/{f.path}", f.text) for f in files
-                   if f.key is not None and f.path.split("/", 1)[0] not in by_release]
+        groups.setdefault((plan.kserve.patch if uses_kserve else None, plan.kubernetes_version), []).extend(own)
+    environment = [f for f in files if f.key is not None and f.path.split("/", 1)[0] not in by_release]
     if environment and plans:   # the GitOps objects: core kinds and the Argo CD / Flux CRDs
         groups.setdefault((None, plans[0].kubernetes_version), []).extend(environment)
-    findings = []
-    binary = kubeconform.find(*schemas.tool_roots)
+    findings: list[Finding] = []
+    summary: list[str] = []
+    binary = kubeconform.find(*schemas.tool_roots, cache=schemas.sources.cache, progress=schemas.sources.progress)
     for (patch, kubernetes_version), group in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-        found = schema_set(schemas.sources, patch, kubernetes_version)
-        findings += kubeconform.validate(binary, found, group)
-    return findings
+        found = schema_set(schemas.sources, patch, kubernetes_version, {_api_group(f) for f in group})
+        findings += kubeconform.validate(binary, found, [(f"{out_dir}/{f.path}", f.text) for f in group])
+        summary.append(f"{len(group)} objects against Kubernetes {kubernetes_version} "
+                       f"({core_origin()})" + "".join(f", {origin}" for origin in found.origins))
+    return findings, summary
+
+
+def _api_group(file: RenderedFile) -> str:
+    return file.api_version.rpartition("/")[0]
 
 
 def _objects(files: Iterable[RenderedFile]) -> Iterable[tuple[RenderedFile, dict[str, Any]]]:

@@ -13,28 +13,66 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from generator.errors import Finding, ToolError
 from generator.schemas import SchemaSet
 
 KUBECONFORM_VERSION = "v0.7.0"
+KUBECONFORM_MODULE = "github.com/yannh/kubeconform/cmd/kubeconform"
 _AT = re.compile(r"at '([^']*)': (.+)")
 
 
-def find(*roots: Path) -> Path:
-    """kubeconform from LLMPACK_KUBECONFORM, the .tools/bin of the project (or of llmpack), or PATH."""
-    candidates = [os.environ.get("LLMPACK_KUBECONFORM"),
-                  *[str(root / ".tools" / "bin" / f"kubeconform-{KUBECONFORM_VERSION}") for root in roots],
-                  shutil.which("kubeconform")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    places = ", ".join(f"{root}/.tools/bin" for root in roots)
-    raise ToolError(f"kubeconform not found (LLMPACK_KUBECONFORM, {places}, PATH): run "
-                    f"`make tools`, which installs kubeconform {KUBECONFORM_VERSION} with go install, "
+def find(*roots: Path, cache: Path | None = None, progress: Callable[[str], None] = print) -> Path:
+    """kubeconform KUBECONFORM_VERSION: LLMPACK_KUBECONFORM, a project's .tools/bin, PATH, the cache;
+    else (with a cache: the first render on a new machine) built into the cache with `go install`,
+    saying so through `progress`."""
+    for candidate in _candidates(roots, cache):
+        if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which("kubeconform")
+    if on_path and _version(Path(on_path)) == KUBECONFORM_VERSION:
+        return Path(on_path)
+    if cache is not None and shutil.which("go"):
+        return _build(cache / "tools", progress)
+    raise ToolError(f"kubeconform {KUBECONFORM_VERSION} not found (LLMPACK_KUBECONFORM, .tools/bin, PATH): install "
+                    "Go (https://go.dev/dl/) and llmpack builds it on first use, or run `make tools` in a checkout, "
                     "or set LLMPACK_KUBECONFORM to its path")
+
+
+def _candidates(roots: Sequence[Path], cache: Path | None) -> list[Path]:
+    explicit = os.environ.get("LLMPACK_KUBECONFORM")
+    name = f"kubeconform-{KUBECONFORM_VERSION}"
+    found = [Path(explicit)] if explicit else []
+    found += [root / ".tools" / "bin" / name for root in roots]
+    return found + ([cache / "tools" / name] if cache is not None else [])
+
+
+def _version(binary: Path) -> str:
+    try:
+        done = subprocess.run([str(binary), "-v"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip()
+
+
+def _build(folder: Path, progress: Callable[[str], None]) -> Path:
+    """`go install` the pinned kubeconform into `folder`, atomically."""
+    target = folder / f"kubeconform-{KUBECONFORM_VERSION}"
+    progress(f"building kubeconform {KUBECONFORM_VERSION} with `go install` (once; about a minute) ...")
+    started = time.monotonic()
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".kubeconform-", dir=folder) as gobin:
+        done = subprocess.run(["go", "install", f"{KUBECONFORM_MODULE}@{KUBECONFORM_VERSION}"],
+                              env={**os.environ, "GOBIN": gobin}, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ToolError(f"`go install {KUBECONFORM_MODULE}@{KUBECONFORM_VERSION}` failed: "
+                            f"{done.stderr.strip()[-2000:]}")
+        os.replace(Path(gobin) / "kubeconform", target)
+    progress(f"built kubeconform {KUBECONFORM_VERSION} in {time.monotonic() - started:.0f} s: {target}")
+    return target
 
 
 def validate(binary: Path, schemas: SchemaSet, files: Sequence[tuple[str, str]]) -> list[Finding]:

@@ -7,68 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from generator import __version__
-from generator.check import SchemaCheck, check_bundle, check_release
-from generator.errors import CheckError, Finding, LoadError, Location, Problem, UsageError, ValuesError
+from generator.check import SchemaCheck, check_bundle, check_release, schema_findings
+from generator.errors import CheckError, Finding, Location, Problem, UsageError, ValuesError
 from generator.gitops import PHASES, render_gitops
-from generator.load import Layer, load_file, parse_set
 from generator.merge import Merged, merge
-from generator.plan import DNS_LABEL, Plan, plan, values_digest
+from generator.plan import Plan, plan, values_digest
+from generator.project import NO_EXTRAS, Extras, Project, Release, releases, select
 from generator.render import Chart, RenderedFile, render
-from generator.validate import secret_problems, validate
+from generator.validate import validate
 from generator.write import write
-
-
-@dataclass(frozen=True)
-class Project:
-    """Where things are; all display paths are relative to `root`."""
-
-    root: Path
-    chart_dir: str = "charts/kserve-multinode"
-    schema: str = "schemas/values.schema.json"
-    overlays: str = "overlays"
-    output: str = "rendered"
-
-    @classmethod
-    def at(cls, root: Path) -> Project:
-        """The project in `root`; a folder with only overlays/ uses the chart and schema shipped with llmpack."""
-        project = cls(root.resolve())
-        if (project.root / project.chart_dir).is_dir():
-            return project
-        shipped = Path(__file__).resolve().parent.parent
-        return cls(project.root, chart_dir=str(shipped / cls.chart_dir), schema=str(shipped / cls.schema))
-
-    @property
-    def chart(self) -> Chart:
-        return Chart(self.root / self.chart_dir)
-
-    def show(self, path: Path) -> str:
-        """A path as users should read it: relative to the project when inside it."""
-        absolute = path if path.is_absolute() else Path.cwd() / path
-        try:
-            return absolute.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return str(path)
-
-    def envs(self) -> list[str]:
-        folder = self.root / self.overlays
-        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
-@dataclass(frozen=True)
-class Extras:
-    """Layers from the command line, applied to every release after the overlay files."""
-
-    files: tuple[Path, ...] = ()
-    sets: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    layers: tuple[Layer, ...]
 
 
 @dataclass(frozen=True)
@@ -76,47 +25,13 @@ class Bundle:
     env: str
     plans: tuple[Plan, ...]
     files: tuple[RenderedFile, ...]
+    validated: tuple[str, ...] = ()     # what the schema check validated against; empty: not run
 
     def texts(self) -> dict[str, str]:
         return {f.path: f.text for f in self.files}
 
 
-def releases(project: Project, env: str, extras: Extras = Extras()) -> list[Release]:
-    """The releases of an environment, each with its layers in merge order. Values that hold a
-    secret stop everything here, so that no later message or output can quote them."""
-    found = _releases(project, env, extras)
-    layers = list({id(layer): layer for release in found for layer in release.layers}.values())
-    leaks = secret_problems(layers)
-    if leaks:
-        raise ValuesError(leaks, f"env {env}")
-    return found
-
-
-def _releases(project: Project, env: str, extras: Extras) -> list[Release]:
-    folder = project.root / project.overlays / env
-    if not env or "/" in env or not folder.is_dir():
-        known = ", ".join(project.envs()) or "none"
-        raise UsageError(f"unknown environment {env!r}: no folder {project.show(folder)} "
-                         f"(environments: {known})")
-    defaults = load_file(project.chart.defaults, project.show(project.chart.defaults))
-    env_file = folder / "values.yaml"
-    base = [defaults] + ([load_file(env_file, project.show(env_file))] if env_file.is_file() else [])
-    tail = [load_file(p, project.show(p)) for p in extras.files] + [parse_set(s) for s in extras.sets]
-    release_dir = folder / "releases"
-    files = sorted(release_dir.iterdir()) if release_dir.is_dir() else []
-    for path in files:
-        if path.suffix != ".yaml" or not DNS_LABEL.fullmatch(path.stem) or len(path.stem) > 63:
-            raise LoadError(Location(project.show(path)), "release files are named RELEASE.yaml with RELEASE "
-                            "a DNS-1123 label (a-z, 0-9, '-'), e.g. llama3-70b.yaml")
-    if not files:
-        if not env_file.is_file():
-            raise UsageError(f"environment {env!r} has neither {project.show(env_file)} nor releases/*.yaml")
-        single = merge([*base, *tail]).data.get("name")
-        return [Release(str(single), (*base, *tail))]
-    return [Release(p.stem, (*base, load_file(p, project.show(p)), *tail)) for p in files]
-
-
-def build(project: Project, env: str, extras: Extras = Extras(), schemas: SchemaCheck | None = None) -> Bundle:
+def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: SchemaCheck | None = None) -> Bundle:
     """Render every release of `env` in memory and check the whole bundle (with kubeconform when
     `schemas` is given)."""
     plans: list[Plan] = []
@@ -133,7 +48,7 @@ def build(project: Project, env: str, extras: Extras = Extras(), schemas: Schema
             continue
         plans.append(planned)
         gitops.append((merged, release))
-        own = render(project.chart, merged.data, planned, _header(planned, merged, release, env))
+        own = render(Chart(project.chart_dir), merged.data, planned, _header(planned, merged, release, env))
         findings += check_release(f"{project.output}/{env}", planned, own)
         files += [f.light() for f in own]
     problems += _same_gitops(gitops)
@@ -143,15 +58,19 @@ def build(project: Project, env: str, extras: Extras = Extras(), schemas: Schema
     folders = [k.path.rpartition("/")[0] for k in kustomizations[:-1]]
     files += kustomizations
     if gitops:
-        files += render_gitops(project.chart, env, gitops[0][0].data["gitops"], folders,
+        files += render_gitops(Chart(project.chart_dir), env, gitops[0][0].data["gitops"], folders,
                                [p.namespace for p in plans])
-    findings += check_bundle(f"{project.output}/{env}", plans, files, schemas)
+    findings += check_bundle(f"{project.output}/{env}", plans, files)
+    validated: list[str] = []
+    if schemas is not None and not findings:
+        more, validated = schema_findings(f"{project.output}/{env}", plans, files, schemas)
+        findings += more
     if findings:
         raise CheckError(findings)
-    return Bundle(env, tuple(plans), tuple(files))
+    return Bundle(env, tuple(plans), tuple(files), tuple(validated))
 
 
-def render_env(project: Project, env: str, extras: Extras = Extras(),
+def render_env(project: Project, env: str, extras: Extras = NO_EXTRAS,
                schemas: SchemaCheck | None = None) -> tuple[Bundle, bool]:
     """Build and write rendered/ENV/; returns the bundle and whether any file changed."""
     bundle = build(project, env, extras, schemas)
@@ -246,31 +165,21 @@ def _planned(project: Project, env: str, release: Release, capacity_errors: bool
     """Merge, validate and plan one release."""
     context = f"release {release.name} of env {env}"
     merged = merge(release.layers)
-    validate(merged, project.root / project.schema, context)
-    return merged, plan(merged, release.name, context, (project.root, project.chart.root), capacity_errors)
+    validate(merged, project.schema, context)
+    return merged, plan(merged, release.name, context, (project.root, project.chart_dir), capacity_errors)
 
 
-def _select(found: list[Release], env: str, release: str | None) -> list[Release]:
-    """The release named by --release, or all of them."""
-    if release is None:
-        return found
-    chosen = [r for r in found if r.name == release]
-    if not chosen:
-        raise UsageError(f"env {env} has no release {release!r}")
-    return chosen
-
-
-def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = Extras()) -> list[Plan]:
+def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = NO_EXTRAS) -> list[Plan]:
     """The plans of an environment with capacity errors kept as notes: `llmpack plan` shows them."""
     return [_planned(project, env, chosen, capacity_errors=False)[1]
-            for chosen in _select(releases(project, env, extras), env, release)]
+            for chosen in select(releases(project, env, extras), env, release)]
 
 
-def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = Extras()
+def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = NO_EXTRAS
             ) -> tuple[Release, Merged, list[tuple[Location, str, object]]]:
     from generator.merge import explain as explain_layers
 
-    found = _select(releases(project, env, extras), env, release)
+    found = select(releases(project, env, extras), env, release)
     if len(found) > 1:
         names = ", ".join(r.name for r in found)
         raise UsageError(f"env {env} has several releases ({names}); choose one with --release")

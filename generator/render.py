@@ -39,13 +39,15 @@ class RenderedFile:
     text: str
     parsed: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     key: tuple[str, str, str] | None = None
+    api_version: str = ""
 
     @classmethod
     def of(cls, path: str, text: str, obj: dict[str, Any] | None) -> RenderedFile:
         if obj is None:
             return cls(path, text)
         meta = obj.get("metadata") or {}
-        return cls(path, text, obj, (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name"))))
+        return cls(path, text, obj, (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name"))),
+                   str(obj.get("apiVersion", "")))
 
     @property
     def obj(self) -> dict[str, Any] | None:
@@ -58,7 +60,7 @@ class RenderedFile:
 
     def light(self) -> RenderedFile:
         """The same file without the parsed object, to keep a large fleet in little memory."""
-        return RenderedFile(self.path, self.text, None, self.key)
+        return RenderedFile(self.path, self.text, None, self.key, self.api_version)
 
 
 @dataclass(frozen=True)

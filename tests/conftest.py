@@ -3,6 +3,7 @@ and the real schema check (kubeconform and the CRDs)."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -11,13 +12,19 @@ from hypothesis import HealthCheck, settings
 
 from generator import kubeconform
 from generator.check import SchemaCheck
-from generator.pipeline import Project
+from generator.project import Project
 from generator.schemas import SchemaSources
 from helpers import REPO, ProjectFactory, crd_dir
 
 # Hypothesis checks laws, not speed: on a loaded CI machine its timing health checks would be noise.
-settings.register_profile("llmpack", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("llmpack")
+# `make test` runs the "ci" profile: derandomized (the examples follow from the test's code) and no
+# example database, so one commit gives one result. `make fuzz` runs "fuzz": fresh examples every
+# run, remembered in .hypothesis/; turn each failure it finds into an @example of the test.
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, suppress_health_check=_QUIET,
+                          print_blob=True)
+settings.register_profile("fuzz", deadline=None, suppress_health_check=_QUIET, print_blob=True)
+settings.load_profile(os.environ.get("LLMPACK_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
@@ -35,8 +42,7 @@ def make_project(tmp_path: Path) -> ProjectFactory:
         for name, text in (releases or {}).items():
             (folder / "releases").mkdir(exist_ok=True)
             (folder / "releases" / f"{name}.yaml").write_text(textwrap.dedent(text))
-        return Project(tmp_path, chart_dir=str(REPO / "charts/kserve-multinode"),
-                       schema=str(REPO / "schemas/values.schema.json"))
+        return Project(tmp_path, REPO / "charts/kserve-multinode", REPO / "schemas/values.schema.json")
 
     return factory
 

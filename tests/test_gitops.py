@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from generator.check import SchemaCheck
-from generator.pipeline import Bundle, Extras, Project, build
+from generator.pipeline import Bundle, build
+from generator.project import Extras, Project
 from generator.write import write
 from helpers import REPO, crd_dir
 
@@ -42,7 +43,7 @@ def key(obj: dict[str, Any]) -> tuple[str, str, str]:
 @pytest.mark.parametrize("target", ["kserve", "raw"])
 @pytest.mark.parametrize("env", ENVS)
 def test_kustomize_build_gives_exactly_the_objects_llmpack_wrote(env: str, target: str, tmp_path: Path) -> None:
-    bundle = build(Project(REPO), env, Extras(sets=(f"target={target}", *BOTH)))
+    bundle = build(Project.at(REPO), env, Extras(sets=(f"target={target}", *BOTH)))
     write(tmp_path, env, bundle.texts())
     built = subprocess.run([kustomize(), "build", str(tmp_path / env)], capture_output=True, text=True, check=True)
     produced = sorted(yaml.safe_load_all(built.stdout), key=key)
@@ -56,7 +57,7 @@ def test_kustomize_build_gives_exactly_the_objects_llmpack_wrote(env: str, targe
 
 @pytest.mark.parametrize("target", ["kserve", "raw"])
 def test_argo_cd_waves_apply_storage_then_download_then_serving(target: str) -> None:
-    bundle = build(Project(REPO), "prod", Extras(sets=(f"target={target}",)))
+    bundle = build(Project.at(REPO), "prod", Extras(sets=(f"target={target}",)))
     wave = "argocd.argoproj.io/sync-wave"
     waves = {(f.path.split("/")[1], f.obj["kind"]): int(f.obj["metadata"]["annotations"][wave])
              for f in bundle.files if f.obj is not None and not f.path.startswith("gitops/")}
@@ -71,13 +72,13 @@ def test_argo_cd_waves_apply_storage_then_download_then_serving(target: str) -> 
 
 
 def test_no_waves_without_argo_cd() -> None:
-    bundle = build(Project(REPO), "staging")
+    bundle = build(Project.at(REPO), "staging")
     assert all("argocd.argoproj.io/sync-wave" not in (f.obj["metadata"].get("annotations") or {})
                for f in bundle.files if f.obj is not None)
 
 
 def test_argo_cd_application_syncs_the_environment_folder() -> None:
-    bundle = build(Project(REPO), "prod")
+    bundle = build(Project.at(REPO), "prod")
     app = next(f.obj for f in bundle.files if f.path == "gitops/argocd/application.yaml")
     assert app["spec"]["source"] == {"repoURL": "https://github.com/example-org/llm-platform.git",
                                      "targetRevision": "main", "path": "rendered/prod"}
@@ -90,7 +91,7 @@ def test_argo_cd_application_syncs_the_environment_folder() -> None:
 
 
 def test_flux_kustomizations_chain_storage_download_serving() -> None:
-    bundle = build(Project(REPO), "staging")
+    bundle = build(Project.at(REPO), "staging")
     flux = {f.obj["metadata"]["name"]: f.obj["spec"] for f in bundle.files
             if f.obj is not None and f.obj["kind"] == "Kustomization"}
     name = "llmpack-staging-llama3-8b-staging"
@@ -105,7 +106,7 @@ def test_flux_kustomizations_chain_storage_download_serving() -> None:
 
 @pytest.mark.parametrize("target", ["kserve", "raw"])
 def test_gitops_objects_validate_against_the_real_crds(target: str, schema_check: SchemaCheck) -> None:
-    bundle = build(Project(REPO), "prod", Extras(sets=(f"target={target}", *BOTH)), schema_check)
+    bundle = build(Project.at(REPO), "prod", Extras(sets=(f"target={target}", *BOTH)), schema_check)
     kinds = {f.obj["kind"] for f in bundle.files if f.path.startswith("gitops/") and f.obj}
     assert kinds == {"Application", "ConfigMap", "GitRepository", "Kustomization"}
 
@@ -118,8 +119,7 @@ def test_gitops_settings_must_agree_across_releases(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "a.yaml").write_text("name: one\nmodel: {storageUri: pvc://one/m}\n")
     (folder / "b.yaml").write_text("name: two\nmodel: {storageUri: pvc://two/m}\ngitops: {renderedPath: x}\n")
-    project = Project(tmp_path, chart_dir=str(repo / "charts/kserve-multinode"),
-                      schema=str(repo / "schemas/values.schema.json"))
+    project = Project(tmp_path, repo / "charts/kserve-multinode", repo / "schemas/values.schema.json")
     with pytest.raises(ValuesError) as caught:
         build(project, "test")
     assert str(caught.value.problems[0]) == (
@@ -144,7 +144,7 @@ def repo(tmp_path: Path) -> Path:
     """A real git repository holding a copy of the project with rendered/ committed."""
     for folder in ("charts", "schemas", "overlays"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    assert llmpack(tmp_path, "render", "--env", "prod", "-q", "--skip-kubeconform").returncode == 0
+    assert llmpack(tmp_path, "render", "--env", "prod", "-q", "--no-crd-check").returncode == 0
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run(["git", *command], cwd=tmp_path, check=True, capture_output=True,
                        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
@@ -159,14 +159,15 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_check_passes_then_catches_a_stale_file_and_a_hand_edit(repo: Path) -> None:
-    done = llmpack(repo, "check", "--env", "prod", "--skip-kubeconform")
-    assert done.returncode == 0 and done.stdout == "rendered/ is up to date (1 environment(s))\n"
+    done = llmpack(repo, "check", "--env", "prod", "--no-crd-check")
+    assert done.returncode == 0
+    assert done.stdout == "rendered/ is up to date (schemas not checked: --no-crd-check) (1 environment(s))\n"
     edit(repo / "overlays/prod/releases/llama3-8b.yaml", "size: 50Gi", "size: 60Gi")
     edit(repo / "rendered/prod/llama3-70b/serving/servingruntime.yaml", 'cpu: "32"', 'cpu: "16"')
-    done = llmpack(repo, "check", "--env", "prod", "--skip-kubeconform")
+    done = llmpack(repo, "check", "--env", "prod", "--no-crd-check")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
-    assert lines[0].startswith("rendered/ is out of date (") and lines[0].endswith("run `make render` and commit:")
+    assert lines[0].startswith("rendered/ is out of date (") and lines[0].endswith("run `llmpack render` and commit:")
     assert "  hand-edited  rendered/prod/llama3-70b/serving/servingruntime.yaml" in lines
     assert "  stale        rendered/prod/llama3-8b/storage/persistentvolumeclaim.yaml" in lines
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.pipeline import Project, build
+from generator.pipeline import build
+from generator.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"
@@ -21,7 +22,7 @@ ENVS = sorted(p.name for p in (REPO / "overlays").iterdir() if p.is_dir())
 
 @pytest.mark.parametrize("env", ENVS)
 def test_example_environment_matches_golden_bundle(env: str) -> None:
-    bundle = build(Project(REPO), env)
+    bundle = build(Project.at(REPO), env)
     produced = bundle.texts()
     folder = GOLDEN / env
     if os.environ.get("LLMPACK_UPDATE_GOLDEN"):

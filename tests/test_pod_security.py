@@ -14,7 +14,8 @@ import pytest
 from generator import emit
 from generator.check import check
 from generator.errors import CheckError
-from generator.pipeline import Bundle, Extras, Project, build
+from generator.pipeline import Bundle, build
+from generator.project import Extras, Project
 from generator.render import RenderedFile
 from generator.write import write
 from helpers import REPO
@@ -34,7 +35,7 @@ def kube_linter() -> str:
 
 
 def bundle(env: str, target: str, flavor: str) -> Bundle:
-    return build(Project(REPO), env, Extras(sets=(f"target={target}", f"runtime.flavor={flavor}", *BOTH)))
+    return build(Project.at(REPO), env, Extras(sets=(f"target={target}", f"runtime.flavor={flavor}", *BOTH)))
 
 
 @pytest.mark.parametrize(("env", "target", "flavor"), VARIANTS)
@@ -111,7 +112,7 @@ def edited(files: tuple[RenderedFile, ...], suffix: str, change: Any) -> list[Re
      "['SYS_ADMIN'] are not allowed (baseline)"),
 ])
 def test_pod_security_violations_are_found(suffix: str, change: Any, finding: str) -> None:
-    built = build(Project(REPO), "dev")
+    built = build(Project.at(REPO), "dev")
     with pytest.raises(CheckError) as caught:
         check("rendered/dev", built.plans, edited(built.files, suffix, change))
     messages = [f"{f.path}: {f.message}" for f in caught.value.findings]

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from generator.errors import ValuesError
-from generator.pipeline import Extras, Project, build
+from generator.pipeline import build
+from generator.project import Extras, Project
 from generator.releases import RELEASES, KServeRelease, gpu_allocation
 from helpers import REPO, ProjectFactory
 
@@ -22,7 +23,7 @@ GENERATION = "1"
 
 
 def objects(env: str, target: str, version: str) -> dict[tuple[str, str], dict[str, Any]]:
-    bundle = build(Project(REPO), env, Extras(sets=(f"target={target}", f'kserve.version="{version}"')))
+    bundle = build(Project.at(REPO), env, Extras(sets=(f"target={target}", f'kserve.version="{version}"')))
     return {(f.path.split("/")[0], f.obj["kind"] + ":" + f.obj["metadata"]["name"]): f.obj
             for f in bundle.files if f.obj and not f.path.startswith("gitops/")}
 

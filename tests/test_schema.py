@@ -10,9 +10,9 @@ import pytest
 
 from generator.load import load_file
 from generator.merge import merge
-from generator.pipeline import Project, releases
 from generator.plan import plan
-from generator.render import render
+from generator.project import Project, releases
+from generator.render import Chart, render
 from generator.validate import validate
 from helpers import ProjectFactory
 
@@ -81,8 +81,8 @@ def test_every_key_the_templates_read_is_in_the_schema(make_project: ProjectFact
     seen: set[tuple[str, ...]] = set()
     for release in releases(project, "test"):
         merged = merge(release.layers)
-        planned = plan(merged, release.name, roots=(project.root, project.chart.root))
-        render(project.chart, Recording(merged.data, (), seen), planned, "")
+        planned = plan(merged, release.name, roots=(project.root, project.chart_dir))
+        render(Chart(project.chart_dir), Recording(merged.data, (), seen), planned, "")
     assert seen, "the recorder saw no reads"
     undeclared = sorted(".".join(p) for p in seen if not declared(schema, p, schema))
     assert undeclared == []

@@ -4,38 +4,45 @@ nothing is written."""
 
 from __future__ import annotations
 
-import http.server
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator import kubeconform
 from generator.check import SchemaCheck
-from generator.errors import CheckError, ToolError
-from generator.pipeline import Extras, Project, build
-from generator.schemas import SchemaSources, convert_crd
-from helpers import REPO, ProjectFactory, crd_dir
+from generator.crds import SchemaSources
+from generator.errors import ToolError
+from generator.pipeline import build
+from generator.project import Extras, Project
+from generator.releases import RELEASES
+from generator.schemas import convert_crd
+from helpers import REPO, ProjectFactory, crd_dir, kserve_release
 
 ENVS = ["dev", "staging", "prod"]
-RELEASES_WITH_CRDS = {"0.15": "v0.15.2", "0.16": "v0.16.0", "0.18": "v0.18.1", "0.20": "v0.20.0"}
 
 
-@pytest.mark.parametrize("version", sorted(RELEASES_WITH_CRDS))
+@pytest.mark.parametrize("version", sorted(set(RELEASES) - {"0.15.0"}))   # 0.15.0 needs PP >= 2: see below
 @pytest.mark.parametrize("env", ENVS)
 def test_example_environment_validates_against_every_release(env: str, version: str,
                                                              schema_check: SchemaCheck) -> None:
-    bundle = build(Project(REPO), env, Extras(sets=(f'kserve.version="{version}"',)), schema_check)
-    assert {p.kserve.patch for p in bundle.plans} == {RELEASES_WITH_CRDS[version].lstrip("v")}
+    kserve_release(RELEASES[version].patch)
+    bundle = build(Project.at(REPO), env, Extras(sets=(f'kserve.version="{version}"',)), schema_check)
+    assert {p.kserve.patch for p in bundle.plans} == {RELEASES[version].patch}
+    assert any(f"KServe {RELEASES[version].patch} CRDs" in line for line in bundle.validated), bundle.validated
+
+
+def test_kserve_0_15_0_validates_where_its_rules_allow(schema_check: SchemaCheck) -> None:
+    kserve_release("0.15.0")
+    bundle = build(Project.at(REPO), "prod", Extras(sets=('kserve.version="0.15.0"',)), schema_check)
+    assert {p.kserve.patch for p in bundle.plans} == {"0.15.0"}
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_raw_target_validates(env: str, schema_check: SchemaCheck) -> None:
-    bundle = build(Project(REPO), env, Extras(sets=("target=raw",)), schema_check)
+    bundle = build(Project.at(REPO), env, Extras(sets=("target=raw",)), schema_check)
     assert {f.key[0] for f in bundle.files if f.key} >= {"Deployment", "Service"}
 
 
@@ -57,7 +64,7 @@ def chart_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "charts", tmp_path / "charts")
     shutil.copytree(REPO / "schemas", tmp_path / "schemas")
     (tmp_path / "overlays" / "test").mkdir(parents=True)
-    (tmp_path / "overlays" / "test" / "values.yaml").write_text('kserve: {version: "0.18"}\n')
+    (tmp_path / "overlays" / "test" / "values.yaml").write_text('kserve: {version: "0.19"}\n')
     return tmp_path
 
 
@@ -105,37 +112,26 @@ def test_kubeconform_catches_real_mistakes(chart_copy: Path, schema_cache: Path,
 def test_validate_reports_a_valid_environment(schema_cache: Path) -> None:
     done = cli(REPO, "validate", "--env", "prod", cache=schema_cache)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "rendered/prod: 10 objects in 2 release(s) are valid (bundle checks and kubeconform)\n"
+    lines = done.stdout.splitlines()
+    assert lines[0] == "rendered/prod: 10 objects in 2 release(s) are valid"
+    assert lines[1].startswith("  validated ") and "KServe 0.20.0 CRDs from " in done.stdout, done.stdout
 
 
 def test_missing_kubeconform_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMPACK_KUBECONFORM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolError, match=r"kubeconform not found .*run `make tools`, which installs kubeconform "
-                                        r"v0\.7\.0 with go install"):
+    with pytest.raises(ToolError, match=r"kubeconform v0\.7\.0 not found .*install Go .* llmpack builds it on "
+                                        r"first use, or run `make tools`"):
         kubeconform.find(tmp_path)
 
 
-def test_missing_crds_say_how_to_get_them(make_project: ProjectFactory, tmp_path: Path) -> None:
-    empty = tmp_path / "no-crds"
-    (empty / "kserve").mkdir(parents=True)
-    check = SchemaCheck(SchemaSources((empty,), tmp_path / "cache"), (REPO,))
-    with pytest.raises(ToolError) as caught:
-        build(make_project(""), "test", schemas=check)
-    assert "no CustomResourceDefinitions for KServe 0.20.0" in str(caught.value)
-    assert "--crd-dir" in str(caught.value) and "llmpack schemas fetch --kserve-version 0.20" in str(caught.value)
-
-
-def test_a_kind_without_schema_is_an_error_not_a_skip(make_project: ProjectFactory, tmp_path: Path) -> None:
-    only_core = tmp_path / "argo-only"
-    shutil.copytree(crd_dir() / "argocd", only_core / "argocd")
-    check = SchemaCheck(SchemaSources((only_core,), tmp_path / "cache"), (REPO,))
-    with pytest.raises(CheckError) as caught:
-        build(make_project(""), "test", schemas=check)
-    messages = [str(f) for f in caught.value.findings]
-    assert ("rendered/test/huggingface-llama3/serving/inferenceservice.yaml: no schema for InferenceService "
-            "serving.kserve.io/v1beta1: add its CustomResourceDefinition to the CRD folder (--crd-dir), or check "
-            "apiVersion and kind") in messages
+def test_a_kind_without_schema_is_an_error_not_a_skip(chart_copy: Path, schema_cache: Path) -> None:
+    widget = chart_copy / "charts/kserve-multinode/templates/serving/widget.yaml"
+    widget.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: llm-serving\n")
+    done = cli(chart_copy, "render", "--env", "test", cache=schema_cache)
+    assert done.returncode == 1
+    assert ("  - rendered/test/huggingface-llama3/serving/widget.yaml: no schema for Widget example.com/v1: add its "
+            "CustomResourceDefinition to the CRD folder (--crd-dir), or check apiVersion and kind\n") in done.stderr
 
 
 def test_crds_of_ones_cluster_as_a_kubectl_list(make_project: ProjectFactory, tmp_path: Path) -> None:
@@ -150,69 +146,6 @@ def test_crds_of_ones_cluster_as_a_kubectl_list(make_project: ProjectFactory, tm
                                                   Dumper=yaml.CSafeDumper))
     check = SchemaCheck(SchemaSources((cluster,), tmp_path / "cache"), (REPO,))
     build(make_project(""), "test", schemas=check)
-
-
-@pytest.fixture
-def crd_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A real HTTP server on 127.0.0.1 laid out like raw.githubusercontent.com/kserve/kserve."""
-    root = tmp_path / "www"
-    for version in ("v0.15.2", "v0.20.0"):
-        target = root / version / "config" / "crd" / "full"
-        shutil.copytree(crd_dir() / "kserve" / version, target)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
-
-
-def test_fetch_from_a_loopback_server_then_validate_with_fetched_crds(crd_server: tuple[str, Path],
-                                                                     tmp_path: Path) -> None:
-    url, _ = crd_server
-    cache = tmp_path / "cache"
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LLMPACK_CACHE_DIR": str(cache),
-           "LLMPACK_KUBECONFORM": str(kubeconform.find(REPO))}
-    fetch = subprocess.run([sys.executable, "-m", "generator", "schemas", "fetch", "--kserve-version", "0.15",
-                            "--base-url", url], capture_output=True, text=True, env=env, cwd=REPO)
-    assert fetch.returncode == 0, fetch.stderr
-    assert sorted(p.name for p in (cache / "crds/kserve/v0.15.2").iterdir()) == [
-        "serving.kserve.io_clusterservingruntimes.yaml", "serving.kserve.io_inferenceservices.yaml",
-        "serving.kserve.io_servingruntimes.yaml"]
-    validate = subprocess.run([sys.executable, "-m", "generator", "validate", "--env", "dev", "--set",
-                               'kserve.version="0.15"'], capture_output=True, text=True, env=env, cwd=REPO)
-    assert validate.returncode == 0, validate.stderr
-
-
-def test_fetch_refuses_a_wrong_digest_and_stores_nothing(crd_server: tuple[str, Path], tmp_path: Path) -> None:
-    url, root = crd_server
-    tampered = root / "v0.20.0/config/crd/full/serving.kserve.io_servingruntimes.yaml"
-    tampered.write_text(tampered.read_text() + "# tampered\n")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LLMPACK_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "generator", "schemas", "fetch", "--kserve-version", "0.20",
-                           "--base-url", url], capture_output=True, text=True, env=env, cwd=REPO)
-    assert done.returncode == 1
-    assert f"error: {url}/v0.20.0/config/crd/full/serving.kserve.io_servingruntimes.yaml has sha256 " in done.stderr
-    assert "refusing it (nothing was stored)" in done.stderr
-    assert not (tmp_path / "cache" / "crds" / "kserve" / "v0.20.0").exists()
-
-
-def test_fetch_of_an_unreachable_host_and_an_unpinned_release(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LLMPACK_CACHE_DIR": str(tmp_path / "cache")}
-    run = [sys.executable, "-m", "generator", "schemas", "fetch", "--kserve-version"]
-    refused = subprocess.run([*run, "0.20", "--base-url", "http://127.0.0.1:9"], capture_output=True, text=True,
-                             env=env, cwd=REPO)
-    assert refused.returncode == 1 and "cannot download http://127.0.0.1:9/v0.20.0/" in refused.stderr
-    unpinned = subprocess.run([*run, "0.17"], capture_output=True, text=True, env=env, cwd=REPO)
-    assert unpinned.returncode == 1 and "no pinned digests for KServe 0.17.0" in unpinned.stderr
 
 
 def test_crd_conversion_is_strict_where_the_crd_is() -> None:
@@ -235,7 +168,7 @@ def test_crd_conversion_is_strict_where_the_crd_is() -> None:
 
 def test_kubeconform_checks_the_gitops_objects_too(chart_copy: Path, schema_cache: Path) -> None:
     (chart_copy / "overlays/test/values.yaml").write_text(
-        'kserve: {version: "0.18"}\ngitops: {argocd: {enabled: true, repoURL: "https://git.example/x.git"}}\n')
+        'kserve: {version: "0.19"}\ngitops: {argocd: {enabled: true, repoURL: "https://git.example/x.git"}}\n')
     path = chart_copy / "charts/kserve-multinode/gitops/argocd/application.yaml"
     path.write_text(path.read_text().replace("    targetRevision:", "    targetRevison:", 1))
     done = cli(chart_copy, "render", "--env", "test", cache=schema_cache)
