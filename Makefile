@@ -4,6 +4,7 @@
 #   make check             fail if rendered/ is stale or hand-edited
 #   make tools             build the pinned kubeconform, kustomize and kube-linter into .tools/bin
 #   make golden            accept the current output as the tests' golden bundles
+#   make schema            copy the release and GPU tables' names into schemas/values.schema.json
 #   make fuzz              10,000 generated values files through the pipeline
 #   make bench             speed and memory of render and validation
 
@@ -29,7 +30,7 @@ export LLMPACK_KUBECONFORM := $(KUBECONFORM)
 export LLMPACK_KUSTOMIZE := $(KUSTOMIZE)
 export LLMPACK_KUBE_LINTER := $(KUBE_LINTER)
 
-.PHONY: render test check lint fuzz bench golden setup tools prepare clean
+.PHONY: render test check lint fuzz bench golden schema setup tools prepare clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -68,10 +69,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check generator tests vllm-runtime bench
 	$(BIN)/mypy
 
-# Two test workers: most tests wait on subprocesses (Ray, kubeconform, llmpack itself).
+# Two test workers: most tests wait on subprocesses (Ray, kubeconform, llmpack itself); the tests that
+# start a Ray cluster share one worker (xdist_group "ray"), one cluster at a time.
 test: prepare
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -n 2 --ignore=tests/conformance
+	$(BIN)/pytest -n 2 --dist loadgroup --ignore=tests/conformance
 
 # Fails when rendered/ is stale or hand-edited (CI and pre-commit run it).
 check:
@@ -85,6 +87,9 @@ fuzz: $(VENV)/.installed
 # Speed and memory of render and validation (prints a table; times nothing in the tests).
 bench: prepare
 	$(BIN)/python bench/bench.py
+
+schema: $(VENV)/.installed
+	$(BIN)/python tools/schema-enums
 
 golden: $(VENV)/.installed
 	LLMPACK_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py

@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import podsecurity
+from generator import layout, podsecurity
 from generator.errors import CheckError, Finding
-from generator.plan import DNS_LABEL, DNS_SUBDOMAIN, TP_ENV, Plan, label_problem
+from generator.names import is_label, is_subdomain, label_problem
+from generator.plan import Plan
+from generator.releases import AUTOSCALER_CLASS, PP_ENV, TP_ENV
 from generator.render import RenderedFile
-from generator.validate import HF_TOKEN
+from generator.secrets import HF_TOKEN
 
 if TYPE_CHECKING:
     from generator.crds import SchemaSources
 
-# kinds whose names become label values or DNS labels: at most 63 characters
-SHORT_NAMES = ("Job", "Service", "Deployment", "InferenceService")
-KSERVE_KINDS = ("InferenceService", "ServingRuntime", "ClusterServingRuntime")
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[Rendere
     by_release = _by_release(plans, files)
     for plan in plans:
         own = [f for f in by_release[plan.release] if f.key is not None]
-        uses_kserve = any(f.key is not None and f.key[0] in KSERVE_KINDS for f in own)
+        uses_kserve = any(f.key is not None and layout.KINDS[f.key[0]].kserve for f in own)
         groups.setdefault((plan.kserve.patch if uses_kserve else None, plan.kubernetes_version), []).extend(own)
     environment = [f for f in files if f.key is not None and f.path.split("/", 1)[0] not in by_release]
     if environment and plans:   # the GitOps objects: core kinds and the Argo CD / Flux CRDs
@@ -124,13 +123,13 @@ def _shared_storage(plans: Sequence[Plan]) -> list[Finding]:
     owner: dict[tuple[str, str, str], Plan] = {}
     findings = []
     for plan in plans:
-        if plan.claim is None:
+        if plan.storage.claim is None:
             continue
-        where = (plan.namespace, plan.claim, plan.model_path)
+        where = (plan.namespace, plan.storage.claim, plan.storage.path)
         other = owner.setdefault(where, plan)
         if other is not plan and other.marker != plan.marker:
             findings.append(Finding(plan.release, "/model/storageUri",
-                                    f"{plan.storage_uri} also holds {other.marker} of release {other.release}; "
+                                    f"{plan.storage.uri} also holds {other.marker} of release {other.release}; "
                                     "give each model its own path"))
     return findings
 
@@ -148,13 +147,13 @@ def _admission(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[
         kind = obj["kind"]
         if kind == "InferenceService":
             annotations = obj["metadata"].get("annotations") or {}
-            if annotations.get("serving.kserve.io/autoscalerClass") != kserve.autoscaler_class:
+            if annotations.get(AUTOSCALER_CLASS) != kserve.autoscaler_class:
                 findings.append(Finding(where, "/metadata/annotations", f"multi-node needs "
-                                        f"serving.kserve.io/autoscalerClass: {kserve.autoscaler_class}"))
+                                        f"{AUTOSCALER_CLASS}: {kserve.autoscaler_class}"))
             predictor = obj["spec"]["predictor"]
             findings += _parallel_spec(where, "/spec/predictor/workerSpec", predictor.get("workerSpec") or {}, plan)
             model = predictor.get("model") or {}
-            if _env_names(model) & {TP_ENV, "PIPELINE_PARALLEL_SIZE"}:
+            if _env_names(model) & {TP_ENV, PP_ENV}:
                 findings.append(Finding(where, "/spec/predictor/model/env",
                                         "TENSOR_PARALLEL_SIZE / PIPELINE_PARALLEL_SIZE are refused by KServe "
                                         "0.15+; use workerSpec.tensorParallelSize / pipelineParallelSize"))
@@ -165,7 +164,7 @@ def _admission(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[
         elif kind == "ServingRuntime":
             findings += _parallel_spec(where, "/spec/workerSpec", obj["spec"].get("workerSpec") or {}, plan)
             head = obj["spec"]["containers"][0]
-            if head.get("name") != "kserve-container" or _env_names(head) & {TP_ENV, "PIPELINE_PARALLEL_SIZE"}:
+            if head.get("name") != "kserve-container" or _env_names(head) & {TP_ENV, PP_ENV}:
                 findings.append(Finding(where, "/spec/containers/0",
                                         "the head container must be kserve-container without TP/PP env"))
     return findings
@@ -190,20 +189,21 @@ def _references(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFil
     """The claim and the runtime an InferenceService names exist in the bundle or are declared existing."""
     findings = []
     names = {(f.key[0], f.key[1], f.key[2]) for f in files if f.key is not None}
-    existing_claims = {(p.namespace, p.claim) for p in plans if p.claim and not p.pvc_create}
+    existing_claims = {(p.namespace, p.storage.claim) for p in plans if p.storage.claim and not p.storage.create}
     by_release = _by_release(plans, files)
     for plan in plans:
         for file in by_release[plan.release]:
             if file.key is None or file.key[0] != "InferenceService":
                 continue
             where = f"{out_dir}/{file.path}"
-            claim = ("PersistentVolumeClaim", plan.namespace, plan.claim)
-            if plan.claim and claim not in names and (plan.namespace, plan.claim) not in existing_claims:
+            claim = plan.storage.claim
+            if claim and ("PersistentVolumeClaim", plan.namespace, claim) not in names and \
+                    (plan.namespace, claim) not in existing_claims:
                 findings.append(Finding(where, "/spec/predictor/model/storageUri",
-                                        f"claim {plan.claim!r} is neither in the bundle nor declared existing"))
-            if plan.runtime_create and ("ServingRuntime", plan.namespace, plan.runtime_name) not in names:
+                                        f"claim {claim!r} is neither in the bundle nor declared existing"))
+            if plan.runtime.create and ("ServingRuntime", plan.namespace, plan.runtime.name) not in names:
                 findings.append(Finding(where, "/spec/predictor/model/runtime",
-                                        f"runtime {plan.runtime_name!r} is not in the bundle"))
+                                        f"runtime {plan.runtime.name!r} is not in the bundle"))
     return findings
 
 
@@ -219,9 +219,8 @@ def _names_and_labels(out_dir: str, files: Sequence[RenderedFile]) -> list[Findi
     for file, obj in _objects(files):
         where = f"{out_dir}/{file.path}"
         name = str(obj["metadata"].get("name", ""))
-        short = obj["kind"] in SHORT_NAMES
-        if (short and (len(name) > 63 or not DNS_LABEL.fullmatch(name))) or \
-                len(name) > 253 or not DNS_SUBDOMAIN.fullmatch(name):
+        short = layout.KINDS[obj["kind"]].dns_label
+        if (short and not is_label(name)) or not is_subdomain(name):
             limit = "a DNS-1123 label of at most 63 characters" if short else "a DNS-1123 subdomain"
             findings.append(Finding(where, "/metadata/name", f"{obj['kind']} name {name!r} must be {limit}"))
         for path, labels in _label_maps(obj):
@@ -249,11 +248,13 @@ def _secret_reference(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -
         for container in obj["spec"]["template"]["spec"]["containers"]:
             refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
                     for e in container.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
-            expected = {plan.token_secret} if plan.token_secret else set()
+            secret = plan.download.token_secret if plan.download else None
+            wanted = (secret.name, secret.key) if secret else None
+            expected = {wanted} if wanted else set()
             if refs != expected:
                 findings.append(Finding(f"{out_dir}/{file.path}", "/spec/template/spec/containers",
                                         f"Secret references {sorted(refs)} differ from download.tokenSecret "
-                                        f"{plan.token_secret}"))
+                                        f"{wanted}"))
     return findings
 
 

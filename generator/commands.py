@@ -62,7 +62,7 @@ def init(args: argparse.Namespace) -> int:
     from generator.scaffold import init as scaffold
 
     target = (args.folder or args.project).resolve()
-    written = scaffold(target, args.force)
+    written = scaffold(target, force=args.force)
     print(f"created an llmpack project in {target}:")
     for path in written:
         print(f"  {path}")
@@ -70,8 +70,18 @@ def init(args: argparse.Namespace) -> int:
     return 0
 
 
+def report(bundle: Bundle) -> list[str]:
+    """What a render tells the user: the topology of each release and how it was derived."""
+    lines = []
+    for p in bundle.plans:
+        lines.append(f"{p.release}: {p.name} in {p.namespace}, KServe {p.kserve.version} ({p.target}): "
+                     f"{p.pipeline_parallel} pod(s) x {p.tensor_parallel} GPU = {p.total_gpus} {p.pods.gpu_resource}")
+        lines += [f"  - {note}" for note in p.notes]
+    return lines
+
+
 def render(args: argparse.Namespace) -> int:
-    from generator.pipeline import build, render_env, report
+    from generator.pipeline import build, render_env
     from generator.scaffold import refresh_editor_schema
 
     project = _project(args)
@@ -129,12 +139,14 @@ def fetch(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from generator.pipeline import build, stale_files
+    from generator.pipeline import build
+    from generator.write import stale_files
 
     project = _project(args)
     envs = args.envs or project.envs()
     schemas = _schema_check(args, project)
-    found = [item for env in envs for item in stale_files(project, build(project, env, schemas=schemas))]
+    found = [item for env in envs
+             for item in stale_files(project.root / project.output, env, build(project, env, schemas=schemas).texts())]
     output = project.root / project.output
     if not args.envs and output.is_dir():
         found += [("orphan", f"{project.output}/{p.name}/") for p in sorted(output.iterdir())
@@ -164,7 +176,7 @@ def diff(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     from generator.pipeline import capacity_plans
-    from generator.sizing import layouts_report
+    from generator.plan.sizing import layouts_report
 
     project = _project(args)
     for index, planned in enumerate(capacity_plans(project, args.env, args.release, _extras(args))):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import quantity
+from generator import layout, quantity
 from generator.errors import UsageError
 
 ObjectKey = tuple[str, str, str]   # kind, namespace, name
@@ -190,11 +190,7 @@ def _release_facts(side: Side) -> dict[str, _Facts]:
 
 
 def _pods(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = obj.get("spec") or {}
-    if obj["kind"] == "ServingRuntime":
-        return [spec, spec.get("workerSpec") or {}]
-    template = spec.get("template") or {}
-    return [template.get("spec") or {}] if template else []
+    return [pod for _, pod in layout.pod_specs(obj)]
 
 
 def _risks(old: Side, new: Side) -> Iterator[str]:

@@ -146,22 +146,7 @@ class _Builder:
     def on_event(self, event: Any) -> None:
         kind = type(event).__name__
         line = event.start_mark.line + 1 if event.start_mark is not None else None
-        if kind == "DocumentStartEvent":
-            self.documents += 1
-            if self.documents > 1:
-                raise self.fail(line, "a values file holds one YAML document; found a second '---'")
-            return
-        if kind in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
-            return
-        if kind == "AliasEvent":
-            raise self.fail(line, f"aliases (*{event.anchor}) are not allowed in values files; "
-                            "write the value out")
-        if getattr(event, "anchor", None):
-            raise self.fail(line, f"anchors (&{event.anchor}) are not allowed in values files; "
-                            "write the value out")
-        tag = getattr(event, "tag", None)
-        if tag is not None and tag not in _STANDARD_TAGS:
-            raise self.fail(line, f"tag {tag!r} is not allowed in values files")
+        self.refuse(event, kind, line)
         if kind == "ScalarEvent":
             self.add(self.scalar(event, line), line)
         elif kind in ("MappingStartEvent", "SequenceStartEvent"):
@@ -172,6 +157,19 @@ class _Builder:
             self.stack.append([container, path, None, None, {}])
         elif kind in ("MappingEndEvent", "SequenceEndEvent"):
             self.stack.pop()
+
+    def refuse(self, event: Any, kind: str, line: int | None) -> None:
+        """What values files may not hold: a second document, aliases, anchors, custom tags."""
+        if kind == "DocumentStartEvent":
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(line, "a values file holds one YAML document; found a second '---'")
+        elif kind == "AliasEvent":
+            raise self.fail(line, f"aliases (*{event.anchor}) are not allowed in values files; write the value out")
+        elif getattr(event, "anchor", None):
+            raise self.fail(line, f"anchors (&{event.anchor}) are not allowed in values files; write the value out")
+        elif getattr(event, "tag", None) is not None and event.tag not in _STANDARD_TAGS:
+            raise self.fail(line, f"tag {event.tag!r} is not allowed in values files")
 
     def scalar(self, event: Any, line: int | None) -> Any:
         value: str = event.value

@@ -1,19 +1,20 @@
 """The pipeline: load -> merge -> validate -> plan -> render -> check -> write.
 
-`build` knows the order and nothing else; each stage lives in its own module.
+`build` knows the order and nothing else; each stage lives in its own module (project.py
+finds the layers, bundle.py and gitops.py frame the rendered objects, write.py writes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from generator import __version__
+from generator import bundle
 from generator.check import SchemaCheck, check_bundle, check_release, schema_findings
-from generator.errors import CheckError, Finding, Location, Problem, UsageError, ValuesError
-from generator.gitops import PHASES, render_gitops
+from generator.errors import CheckError, Location, Problem, UsageError, ValuesError
+from generator.gitops import render_gitops
 from generator.merge import Merged, merge
-from generator.plan import Plan, plan, values_digest
+from generator.merge import explain as explain_layers
+from generator.plan import Plan, plan
 from generator.project import NO_EXTRAS, Extras, Project, Release, releases, select
 from generator.render import Chart, RenderedFile, render
 from generator.validate import validate
@@ -31,158 +32,97 @@ class Bundle:
         return {f.path: f.text for f in self.files}
 
 
+@dataclass(frozen=True)
+class Planned:
+    release: Release
+    merged: Merged
+    plan: Plan
+
+
 def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: SchemaCheck | None = None) -> Bundle:
     """Render every release of `env` in memory and check the whole bundle (with kubeconform when
-    `schemas` is given)."""
-    plans: list[Plan] = []
-    files: list[RenderedFile] = []
-    problems: list[Problem] = []
-    findings: list[Finding] = []
-    gitops: list[tuple[Merged, Release]] = []
-    found = releases(project, env, extras)
+    `schemas` is given). Raises with every problem found, before anything is written."""
+    out, chart = f"{project.output}/{env}", Chart(project.chart_dir)
+    planned = plan_all(project, env, releases(project, env, extras))
+    files, findings = [], []
+    for item in planned:    # one release at a time: the objects are checked, then only their text is kept
+        own = render(chart, item.plan, bundle.release_header(env, item.plan.release,
+                                                             [layer.name for layer in item.release.layers],
+                                                             item.merged.data))
+        findings += check_release(out, item.plan, own)
+        files += [f.light() for f in own]
+    plans = [item.plan for item in planned]
+    files += _environment_files(chart, env, planned, files)
+    findings += check_bundle(out, plans, files)
+    more, validated = schema_findings(out, plans, files, schemas) if schemas and not findings else ([], [])
+    if findings or more:
+        raise CheckError([*findings, *more])
+    return Bundle(env, tuple(plans), tuple(files), tuple(validated))
+
+
+def plan_all(project: Project, env: str, found: list[Release], *, capacity_errors: bool = True) -> list[Planned]:
+    """Merge, validate and plan every release; every problem of every release is reported at once."""
+    planned, problems = [], []
     for release in found:
         try:
-            merged, planned = _planned(project, env, release)
+            planned.append(_planned(project, env, release, capacity_errors=capacity_errors))
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
-            continue
-        plans.append(planned)
-        gitops.append((merged, release))
-        own = render(Chart(project.chart_dir), merged.data, planned, _header(planned, merged, release, env))
-        findings += check_release(f"{project.output}/{env}", planned, own)
-        files += [f.light() for f in own]
-    problems += _same_gitops(gitops)
+    problems += _same_gitops(planned)
     if problems:
         raise ValuesError(problems, f"env {env}")
-    kustomizations = _kustomizations(env, files)
+    return planned
+
+
+def _planned(project: Project, env: str, release: Release, *, capacity_errors: bool) -> Planned:
+    context = f"release {release.name} of env {env}"
+    merged = merge(release.layers)
+    validate(merged, project.schema, context)
+    return Planned(release, merged, plan(merged, release.name, context, (project.root, project.chart_dir),
+                                         capacity_errors=capacity_errors))
+
+
+def _environment_files(chart: Chart, env: str, planned: list[Planned], files: list[RenderedFile]
+                       ) -> list[RenderedFile]:
+    kustomizations = bundle.kustomizations(env, files)
+    if not planned:
+        return kustomizations
     folders = [k.path.rpartition("/")[0] for k in kustomizations[:-1]]
-    files += kustomizations
-    if gitops:
-        files += render_gitops(Chart(project.chart_dir), env, gitops[0][0].data["gitops"], folders,
-                               [p.namespace for p in plans])
-    findings += check_bundle(f"{project.output}/{env}", plans, files)
-    validated: list[str] = []
-    if schemas is not None and not findings:
-        more, validated = schema_findings(f"{project.output}/{env}", plans, files, schemas)
-        findings += more
-    if findings:
-        raise CheckError(findings)
-    return Bundle(env, tuple(plans), tuple(files), tuple(validated))
+    return [*kustomizations, *render_gitops(chart, env, planned[0].merged.data["gitops"], folders,
+                                            [item.plan.namespace for item in planned])]
+
+
+def _same_gitops(planned: list[Planned]) -> list[Problem]:
+    """GitOps settings belong to the environment: every release must have the same."""
+    problems = []
+    for item in planned[1:]:
+        if item.merged.data.get("gitops") != planned[0].merged.data.get("gitops"):
+            problems.append(Problem(item.merged.locate(("gitops",)), ("gitops",),
+                                    f"release {item.release.name} has other gitops settings than release "
+                                    f"{planned[0].release.name}; gitops belongs to the environment: set it in "
+                                    "the environment's values.yaml"))
+    return problems
 
 
 def render_env(project: Project, env: str, extras: Extras = NO_EXTRAS,
                schemas: SchemaCheck | None = None) -> tuple[Bundle, bool]:
     """Build and write rendered/ENV/; returns the bundle and whether any file changed."""
-    bundle = build(project, env, extras, schemas)
-    changed = write(project.root / project.output, env, bundle.texts(), project.root / ".cache" / "llmpack" / "staging")
-    return bundle, changed
-
-
-def stale_files(project: Project, bundle: Bundle) -> list[tuple[str, str]]:
-    """How rendered/ENV on disk differs from `bundle`: (reason, path) with reason one of
-    missing, stale (the values changed since it was rendered), hand-edited, extra."""
-    folder = project.root / project.output / bundle.env
-    wanted = bundle.texts()
-    present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()} \
-        if folder.is_dir() else {}
-    found = []
-    for path in sorted(set(wanted) | set(present)):
-        shown = f"{project.output}/{bundle.env}/{path}"
-        if path not in present:
-            found.append(("missing", shown))
-        elif path not in wanted:
-            found.append(("extra", shown))
-        else:
-            text = present[path].read_text(encoding="utf-8", errors="replace")
-            if text != wanted[path]:
-                same_values = _digest_line(text) is not None and _digest_line(text) == _digest_line(wanted[path])
-                found.append(("hand-edited" if same_values else "stale", shown))
-    return found
-
-
-def _digest_line(text: str) -> str | None:
-    return next((line for line in text.splitlines()[:4] if line.startswith("# values sha256:")), None)
-
-
-def _header(planned: Plan, merged: Merged, release: Release, env: str) -> str:
-    sources = " < ".join(layer.name for layer in release.layers)
-    return (f"# Generated by llmpack {__version__}; do not edit. Regenerate: make render ENV={env}\n"
-            f"# release {planned.release}: {sources}\n"
-            f"# values sha256:{values_digest(merged.data)}\n")
-
-
-def _same_gitops(releases: list[tuple[Merged, Release]]) -> list[Problem]:
-    """GitOps settings belong to the environment: every release must have the same."""
-    if not releases:
-        return []
-    first, first_release = releases[0]
-    problems = []
-    for merged, release in releases[1:]:
-        if merged.data.get("gitops") != first.data.get("gitops"):
-            problems.append(Problem(merged.locate(("gitops",)), ("gitops",),
-                                    f"release {release.name} has other gitops settings than release "
-                                    f"{first_release.name}; gitops belongs to the environment: set it in the "
-                                    "environment's values.yaml"))
-    return problems
-
-
-def _kustomizations(env: str, files: Sequence[RenderedFile]) -> list[RenderedFile]:
-    """One kustomization.yaml per phase folder (what Flux applies, in order) and one for the
-    environment listing the phase folders (what Argo CD and `kustomize build` read)."""
-    from generator import emit
-
-    def kustomization(path: str, resources: list[str]) -> RenderedFile:
-        obj = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
-        header = f"# Generated by llmpack {__version__}; do not edit. Regenerate: make render ENV={env}\n"
-        return RenderedFile(path, header + emit.dump(obj))
-
-    folders: dict[str, list[str]] = {}
-    for f in files:
-        if f.key is not None:
-            folder, _, name = f.path.rpartition("/")
-            folders.setdefault(folder, []).append(name)
-    ordered = sorted(folders, key=lambda folder: (folder.split("/")[0], _phase_rank(folder)))
-    return [*(kustomization(f"{folder}/kustomization.yaml", sorted(folders[folder])) for folder in ordered),
-            kustomization("kustomization.yaml", ordered)]
-
-
-def _phase_rank(folder: str) -> int:
-    phase = folder.rpartition("/")[2]
-    return PHASES.index(phase) if phase in PHASES else len(PHASES)
-
-
-def report(bundle: Bundle) -> list[str]:
-    """What a render tells the user: the topology of each release and how it was derived."""
-    lines = []
-    for p in bundle.plans:
-        lines.append(f"{p.release}: {p.name} in {p.namespace}, KServe {p.kserve.version} ({p.target}): "
-                     f"{p.pipeline_parallel} pod(s) x {p.tensor_parallel} GPU = {p.total_gpus} {p.gpu_resource}")
-        lines += [f"  - {note}" for note in p.notes]
-    return lines
-
-
-def _planned(project: Project, env: str, release: Release, capacity_errors: bool = True) -> tuple[Merged, Plan]:
-    """Merge, validate and plan one release."""
-    context = f"release {release.name} of env {env}"
-    merged = merge(release.layers)
-    validate(merged, project.schema, context)
-    return merged, plan(merged, release.name, context, (project.root, project.chart_dir), capacity_errors)
+    built = build(project, env, extras, schemas)
+    changed = write(project.root / project.output, env, built.texts(), project.root / ".cache" / "llmpack" / "staging")
+    return built, changed
 
 
 def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = NO_EXTRAS) -> list[Plan]:
     """The plans of an environment with capacity errors kept as notes: `llmpack plan` shows them."""
-    return [_planned(project, env, chosen, capacity_errors=False)[1]
-            for chosen in select(releases(project, env, extras), env, release)]
+    chosen = select(releases(project, env, extras), env, release)
+    return [item.plan for item in plan_all(project, env, chosen, capacity_errors=False)]
 
 
 def explain(project: Project, env: str, key: str, release: str | None, extras: Extras = NO_EXTRAS
             ) -> tuple[Release, Merged, list[tuple[Location, str, object]]]:
-    from generator.merge import explain as explain_layers
-
     found = select(releases(project, env, extras), env, release)
     if len(found) > 1:
         names = ", ".join(r.name for r in found)
         raise UsageError(f"env {env} has several releases ({names}); choose one with --release")
-    chosen = found[0]
     path = [int(p) if p.isdigit() else p for p in key.strip(".").split(".")] if key else []
-    return chosen, merge(chosen.layers), explain_layers(chosen.layers, path)
+    return found[0], merge(found[0].layers), explain_layers(found[0].layers, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from generator import layout
 from generator.errors import Finding
 
 # Pod Security Standards, baseline: the capabilities a container may add.
@@ -26,12 +27,15 @@ Pod = tuple[str, dict[str, Any], list[dict[str, Any]]]   # JSON path, pod fields
 
 
 def pods(obj: dict[str, Any], runtimes: dict[str, dict[str, Any]]) -> Iterator[Pod]:
-    """The pods an object stands for; `runtimes` maps ServingRuntime names to objects."""
+    """The pods an object stands for (layout.KINDS says where); `runtimes` maps ServingRuntime names to
+    objects. A runtime's containers are checked as part of the InferenceService that runs them."""
     kind, spec = obj.get("kind"), obj.get("spec") or {}
-    if kind in ("Job", "Deployment"):
-        template = (spec.get("template") or {}).get("spec") or {}
-        yield "/spec/template/spec", template, template.get("containers") or []
-    elif kind == "InferenceService":
+    if kind in ("ServingRuntime", "ClusterServingRuntime"):
+        return
+    if kind != "InferenceService":
+        for path, pod in layout.pod_specs(obj):
+            yield path, pod, pod.get("containers") or []
+    else:
         predictor = spec.get("predictor") or {}
         runtime = (runtimes.get((predictor.get("model") or {}).get("runtime", "")) or {}).get("spec") or {}
         yield "/spec/predictor", predictor, runtime.get("containers") or []
@@ -47,10 +51,25 @@ def findings(where: str, obj: dict[str, Any], runtimes: dict[str, dict[str, Any]
 
 
 def _pod(pod: dict[str, Any], containers: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    yield from _host_access(pod)
+    yield from _pod_security_context(pod.get("securityContext") or {})
+    if pod.get("automountServiceAccountToken") is not False:
+        yield "/automountServiceAccountToken", "must be false: the pods need no Kubernetes API token"
+    for index, container in enumerate(containers):
+        for sub, message in [*_container_security(container.get("securityContext") or {}), *_container(container)]:
+            yield f"/containers/{index}{sub}", f"{container.get('name')}: {message}"
+
+
+def _host_access(pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(field):
             yield f"/{field}", "host namespaces are not allowed (Pod Security baseline)"
-    security = pod.get("securityContext") or {}
+    for index, volume in enumerate(pod.get("volumes") or []):
+        if "hostPath" in volume:
+            yield f"/volumes/{index}", "hostPath volumes are not allowed (Pod Security baseline)"
+
+
+def _pod_security_context(security: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if (security.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
         yield "/securityContext/seccompProfile", "the pod must use the RuntimeDefault seccomp profile"
     if security.get("runAsNonRoot") is not True:
@@ -58,18 +77,9 @@ def _pod(pod: dict[str, Any], containers: list[dict[str, Any]]) -> Iterator[tupl
     for sysctl in security.get("sysctls") or []:
         if sysctl.get("name") not in SAFE_SYSCTLS:
             yield "/securityContext/sysctls", f"sysctl {sysctl.get('name')} is not allowed (Pod Security baseline)"
-    if pod.get("automountServiceAccountToken") is not False:
-        yield "/automountServiceAccountToken", "must be false: the pods need no Kubernetes API token"
-    for index, volume in enumerate(pod.get("volumes") or []):
-        if "hostPath" in volume:
-            yield f"/volumes/{index}", "hostPath volumes are not allowed (Pod Security baseline)"
-    for index, container in enumerate(containers):
-        for sub, message in _container(container):
-            yield f"/containers/{index}{sub}", f"{container.get('name')}: {message}"
 
 
-def _container(container: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    security = container.get("securityContext") or {}
+def _container_security(security: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if security.get("privileged"):
         yield "/securityContext/privileged", "privileged containers are not allowed (Pod Security baseline)"
     if security.get("allowPrivilegeEscalation") is not False:
@@ -84,6 +94,9 @@ def _container(container: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "/securityContext/procMount", "procMount must be Default (Pod Security baseline)"
     if (security.get("seccompProfile") or {}).get("type") == "Unconfined":
         yield "/securityContext/seccompProfile", "Unconfined seccomp is not allowed (Pod Security baseline)"
+
+
+def _container(container: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for index, port in enumerate(container.get("ports") or []):
         if port.get("hostPort"):
             yield f"/ports/{index}/hostPort", "host ports are not allowed (Pod Security baseline)"

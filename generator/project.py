@@ -9,19 +9,18 @@ it renders with the chart and schema shipped inside llmpack. A project with its 
 from __future__ import annotations
 
 import importlib.resources
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import LoadError, Location, UsageError, ValuesError
 from generator.load import Layer, load_file, parse_set
 from generator.merge import merge
-from generator.validate import secret_problems
+from generator.names import is_label
+from generator.secrets import secret_problems
 
 CHART = "charts/kserve-multinode"
 SCHEMA = "schemas/values.schema.json"
 EDITOR_SCHEMA = ".llmpack/values.schema.json"      # what `llmpack init` points the overlays' modelines at
-RELEASE_FILE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?\.yaml")
 # Package data of an installed llmpack (pyproject.toml maps these folders into generator/data/).
 _SHIPPED = {"chart": CHART, "schemas": "schemas", "scaffold": "scaffold"}
 
@@ -138,7 +137,7 @@ def _releases(project: Project, env: str, extras: Extras) -> list[Release]:
     release_dir = folder / "releases"
     files = sorted(release_dir.iterdir()) if release_dir.is_dir() else []
     for path in files:
-        if not RELEASE_FILE.fullmatch(path.name):
+        if path.suffix != ".yaml" or not is_label(path.stem):
             raise LoadError(Location(project.show(path)), "release files are named RELEASE.yaml with RELEASE "
                             "a DNS-1123 label (a-z, 0-9, '-'), e.g. llama3-70b.yaml")
     if not files:

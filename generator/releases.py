@@ -1,17 +1,30 @@
-"""What each supported KServe release accepts and does (shared/reference/kserve-multinode.md §2-5).
+"""What each supported KServe release accepts and does (shared/reference/kserve-multinode.md §2-6).
 
-The plan stage reads this table; nothing else in llmpack knows release numbers.
+One row per release in `RELEASES`: annotations, minimum sizes, storage schemes, the env the
+controller injects into each container, the workers' headless Service, images, the pinned
+CRDs and known upstream bugs. Nothing else in llmpack knows release numbers; adding a release
+is a row here (and `make schema`, which copies the versions into the values schema).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generator import __version__
 
 LLMPACK_IMAGE_REPOSITORY = "ghcr.io/llmpack/vllm-runtime"
 KNOWN_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "intel.com/gpu", "habana.ai/gaudi")
+TP_ENV, PP_ENV = "TENSOR_PARALLEL_SIZE", "PIPELINE_PARALLEL_SIZE"     # the seed's words, refused by KServe
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
+GPU_RESOURCE_TYPES = "serving.kserve.io/gpu-resource-types"
+MODEL_DIR = "/mnt/models"
+# The variables the controller sets in the head (kserve-container) and worker (worker-container),
+# in the order llmpack's raw target writes them.
+HEAD_ENV = (PP_ENV, TP_ENV, "RAY_NODE_COUNT", "REQUEST_GPU_COUNT", "MODEL_NAME", "MODEL_DIR")
+WORKER_ENV = ("RAY_NODE_COUNT", "REQUEST_GPU_COUNT", "ISVC_NAME", "HEAD_SVC")
 
 
 @dataclass(frozen=True)
@@ -54,17 +67,19 @@ class KnownBug:
 
 @dataclass(frozen=True)
 class KServeRelease:
-    version: str              # as written in values: "0.20"
-    patch: str                # the release llmpack pins for it: "0.20.0"
-    autoscaler_class: str     # serving.kserve.io/autoscalerClass, required on multi-node
-    deployment_mode: str      # serving.kserve.io/deploymentMode
-    min_pipeline: int
-    oci_storage: bool         # oci:// accepted as a multi-node storageUri
-    node_count_env: str       # the variable the head reads to count Ray nodes
-    worker_gets_parallel_env: bool  # worker-container also receives TP/PP and WORKER_SVC (0.18+)
-    isvc_name_env: bool       # head receives INFERENCE_SERVICE_NAME (0.17+)
+    version: str                        # as written in values: "0.20"
+    patch: str                          # the release llmpack pins for it: "0.20.0"
     crds: PinnedCrds
-    known_bugs: tuple[KnownBug, ...] = ()
+    autoscaler_class: str = "none"      # AUTOSCALER_CLASS, required on multi-node
+    deployment_mode: str = "Standard"   # DEPLOYMENT_MODE
+    min_pipeline: int = 1
+    min_pipeline_note: str = ""         # said when a pipeline size is below the minimum
+    oci_storage: bool = True            # oci:// accepted as a multi-node storageUri
+    head_env: tuple[str, ...] = HEAD_ENV
+    worker_env: tuple[str, ...] = WORKER_ENV
+    worker_service: bool = False        # a headless NAME-workers Service (and WORKER_SVC) too
+    known_bugs: tuple[KnownBug, ...] = field(default=())
+    min_tensor: int = 1
 
     @property
     def image(self) -> str:
@@ -76,38 +91,46 @@ class KServeRelease:
         """llmpack's runtime image (vllm-runtime/) built on `image`, as published for this release."""
         return f"{LLMPACK_IMAGE_REPOSITORY}:{__version__}-kserve{self.patch}"
 
-    @property
-    def min_tensor(self) -> int:
-        return 1
+    def annotations(self, custom_gpus: tuple[str, ...]) -> dict[str, str]:
+        """The InferenceService annotations multi-node serving needs on this release."""
+        found = {DEPLOYMENT_MODE: self.deployment_mode, AUTOSCALER_CLASS: self.autoscaler_class}
+        if custom_gpus:
+            found[GPU_RESOURCE_TYPES] = json.dumps(list(custom_gpus))
+        return found
 
 
-def _release(version: str, patch: str, **kw: object) -> KServeRelease:
-    base: dict[str, object] = dict(autoscaler_class="none", deployment_mode="Standard", min_pipeline=1,
-                                   oci_storage=True, node_count_env="RAY_NODE_COUNT",
-                                   worker_gets_parallel_env=False, isvc_name_env=False)
-    base.update(kw)
-    return KServeRelease(version, patch, **base)  # type: ignore[arg-type]
-
+_ISVC_NAME = (*HEAD_ENV, "INFERENCE_SERVICE_NAME")                      # 0.17+
+_WORKERS = (*WORKER_ENV, PP_ENV, TP_ENV, "WORKER_SVC")                    # 0.18+
+_BUG_6113 = KnownBug(6113, "the controller deletes the worker Deployment and the head/worker Services on every "
+                     "reconcile, so the Ray cluster never forms", "use KServe 0.19 (kserve.version: \"0.19\")")
 
 RELEASES: dict[str, KServeRelease] = {r.version: r for r in (
-    _release("0.15.0", "0.15.0", autoscaler_class="external", deployment_mode="RawDeployment",
-             min_pipeline=2, oci_storage=False, node_count_env="PIPELINE_PARALLEL_SIZE", crds=_kserve_crds(
-                 "0.15.0", "7ffb8619cb1d815dd40e21d5705502071aa0aa083e270db0d0b49ab31e7e058e", *_RUNTIMES_015)),
-    _release("0.15", "0.15.2", deployment_mode="RawDeployment", oci_storage=False, crds=_kserve_crds(
-        "0.15.2", "43bcb3aef9c6308135ef122f48800230058b710eae98c26ff03da29940525e4e", *_RUNTIMES_015)),
-    _release("0.16", "0.16.0", crds=_kserve_crds(
+    KServeRelease("0.15.0", "0.15.0", _kserve_crds(
+        "0.15.0", "7ffb8619cb1d815dd40e21d5705502071aa0aa083e270db0d0b49ab31e7e058e", *_RUNTIMES_015),
+        autoscaler_class="external", deployment_mode="RawDeployment", min_pipeline=2,
+        min_pipeline_note=" (0.15.1 and later accept 1)", oci_storage=False),
+    KServeRelease("0.15", "0.15.2", _kserve_crds(
+        "0.15.2", "43bcb3aef9c6308135ef122f48800230058b710eae98c26ff03da29940525e4e", *_RUNTIMES_015),
+        deployment_mode="RawDeployment", oci_storage=False),
+    KServeRelease("0.16", "0.16.0", _kserve_crds(
         "0.16.0", "7b57068f8bb0baa394c14bef83421a53a7be8e13335c31a4e55e32d9f549adb0", *_RUNTIMES_016)),
-    _release("0.17", "0.17.0", isvc_name_env=True, crds=_kserve_crds("0.17.0", _ISVC_017, *_RUNTIMES_017)),
+    KServeRelease("0.17", "0.17.0", _kserve_crds("0.17.0", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME),
     # The Go module proxy refuses v0.18.x (403): its CRDs come from --crd-dir or GitHub.
-    _release("0.18", "0.18.1", isvc_name_env=True, worker_gets_parallel_env=True,
-             crds=_kserve_crds("0.18.1", _ISVC_017, *_RUNTIMES_017)),
-    _release("0.19", "0.19.0", isvc_name_env=True, worker_gets_parallel_env=True,
-             crds=_kserve_crds("0.19.0", _ISVC_017, *_RUNTIMES_017)),
-    _release("0.20", "0.20.0", isvc_name_env=True, worker_gets_parallel_env=True, crds=_kserve_crds(
-        "0.20.0", "57c3bf13f77de94678bf2ae3748056ec071ad2b9e88d6a28f44fb4710758fcff", *_RUNTIMES_017), known_bugs=(
-        KnownBug(6113, "the controller deletes the worker Deployment and the head/worker Services on every "
-                 "reconcile, so the Ray cluster never forms", "use KServe 0.19 (kserve.version: \"0.19\")"),)),
+    KServeRelease("0.18", "0.18.1", _kserve_crds("0.18.1", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME,
+                  worker_env=_WORKERS, worker_service=True),
+    KServeRelease("0.19", "0.19.0", _kserve_crds("0.19.0", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME,
+                  worker_env=_WORKERS, worker_service=True),
+    KServeRelease("0.20", "0.20.0", _kserve_crds(
+        "0.20.0", "57c3bf13f77de94678bf2ae3748056ec071ad2b9e88d6a28f44fb4710758fcff", *_RUNTIMES_017),
+        head_env=_ISVC_NAME, worker_env=_WORKERS, worker_service=True, known_bugs=(_BUG_6113,)),
 )}
+# Variables a user may not set: the controller would overwrite them (TP/PP are read, not refused).
+CONTROLLER_ENV = frozenset(name for r in RELEASES.values() for name in (*r.head_env, *r.worker_env)) - {TP_ENV, PP_ENV}
+
+
+def injected_env(names: tuple[str, ...], values: Mapping[str, str]) -> list[dict[str, str]]:
+    """The env items the controller sets, in order, from their values for one release."""
+    return [{"name": name, "value": values[name]} for name in names]
 
 
 def gpu_allocation(total: int, head: int, worker: int) -> tuple[int, int, int]:

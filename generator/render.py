@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import __version__, emit
+from generator import __version__, emit, layout
 from generator.errors import TemplateError
 from generator.plan import Plan
 
@@ -76,10 +76,12 @@ class Chart:
         return self.root / "values.yaml"
 
 
-def render(chart: Chart, values: dict[str, Any], plan: Plan, header: str) -> list[RenderedFile]:
+def render(chart: Chart, plan: Plan, header: str) -> list[RenderedFile]:
+    """The files of one release: each template's object (or nothing) at RELEASE/PHASE/NAME.yaml,
+    with its kind's Argo CD sync wave when the environment uses Argo CD; text files as they render."""
     env = _environment(chart.root.resolve())
-    context: dict[str, Any] = {"values": values, "plan": plan, "files": _files(chart.root.resolve()),
-                               "llmpack_version": __version__, SPLICES: []}
+    context: dict[str, Any] = {"plan": plan, "files": _files(chart.root.resolve()), "llmpack_version": __version__,
+                               SPLICES: []}
     for partial in _partials(chart.root.resolve()):   # once per release, not once per template
         context[partial[1:].removesuffix(".j2")] = _module(env, partial, context)
     rendered = []
@@ -89,10 +91,19 @@ def render(chart: Chart, values: dict[str, Any], plan: Plan, header: str) -> lis
         if name.endswith(".md"):
             rendered.append(RenderedFile(path, text.strip() + "\n"))
             continue
+        layout.phase_of(name)
         obj = _parse(name, text, context[SPLICES])
         if obj is not None:
+            kind = layout.kind_of(name, obj)
+            if plan.argocd:
+                _annotate(obj, layout.SYNC_WAVE, str(kind.wave))
             rendered.append(RenderedFile.of(path, header + emit.dump(obj), obj))
     return rendered
+
+
+def _annotate(obj: dict[str, Any], key: str, value: str) -> None:
+    metadata = obj.setdefault("metadata", {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), key: value}
 
 
 def render_template(chart: Chart, template: str, context: dict[str, Any], path: str, header: str) -> RenderedFile:
@@ -117,7 +128,7 @@ def _module(env: jinja2.Environment, name: str, context: dict[str, Any]) -> Any:
     return _render_one(env, name, context, module=True)
 
 
-def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any], module: bool = False) -> Any:
+def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any], *, module: bool = False) -> Any:
     """A template's text (or, for a partial, its module), with template errors located."""
     import jinja2
 

@@ -26,7 +26,7 @@ def files() -> dict[str, bytes]:
     return found
 
 
-def init(target: Path, force: bool = False) -> list[str]:
+def init(target: Path, *, force: bool = False) -> list[str]:
     """Scaffold `target`; returns the paths written. Refuses to overwrite unless `force`."""
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is not a folder")

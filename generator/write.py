@@ -118,3 +118,26 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False
     raise OSError(code, os.strerror(code), str(b))
+
+
+def stale_files(out_root: Path, env: str, files: Mapping[str, str]) -> list[tuple[str, str]]:
+    """How out_root/env differs from `files`: (reason, path) with reason one of missing, stale (the
+    values changed since it was rendered), hand-edited, extra; paths relative to out_root."""
+    from generator.bundle import digest_line
+
+    folder = out_root / env
+    present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()} \
+        if folder.is_dir() else {}
+    found = []
+    for path in sorted(set(files) | set(present)):
+        shown = f"{out_root.name}/{env}/{path}"
+        if path not in present:
+            found.append(("missing", shown))
+        elif path not in files:
+            found.append(("extra", shown))
+        else:
+            text = present[path].read_text(encoding="utf-8", errors="replace")
+            if text != files[path]:
+                same = digest_line(text) is not None and digest_line(text) == digest_line(files[path])
+                found.append(("hand-edited" if same else "stale", shown))
+    return found

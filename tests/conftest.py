@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 
 from generator import kubeconform
 from generator.check import SchemaCheck
+from generator.crds import SchemaSources
 from generator.project import Project
-from generator.schemas import SchemaSources
 from helpers import REPO, ProjectFactory, crd_dir
 
 # Hypothesis checks laws, not speed: on a loaded CI machine its timing health checks would be noise.

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from generator import crds
+from generator.pipeline import Bundle
 from generator.project import Project
 from generator.releases import RELEASES
 
@@ -53,12 +54,20 @@ class KubernetesLikeLoader(yaml.SafeLoader):
     """PyYAML's YAML 1.1 resolver plus y/n as booleans, as Kubernetes' parser reads them."""
 
 
-KubernetesLikeLoader.add_implicit_resolver(
+KubernetesLikeLoader.add_implicit_resolver(  # type: ignore[no-untyped-call]
     "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
 KubernetesLikeLoader.add_constructor(
-    "tag:yaml.org,2002:bool", lambda loader, node: loader.construct_scalar(node).lower() in ("y", "yes", "true", "on"))
+    "tag:yaml.org,2002:bool",
+    lambda loader, node: str(loader.construct_scalar(node)).lower() in ("y", "yes", "true", "on"))  # type: ignore[arg-type]
 
 
 def kubernetes_read(text: str) -> Any:
     """Read YAML as Kubernetes would (YAML 1.1 with y/n as booleans)."""
     return yaml.load(text, Loader=KubernetesLikeLoader)
+
+
+def obj_at(bundle: Bundle, path: str) -> dict[str, Any]:
+    """The object a bundle writes to `path` (below rendered/ENV/)."""
+    found = next(f.obj for f in bundle.files if f.path == path)
+    assert found is not None, f"{path} is not an object"
+    return found

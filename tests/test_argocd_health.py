@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lupa import lua51
+from lupa import lua51  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "charts" / "kserve-multinode" / "files"

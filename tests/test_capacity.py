@@ -274,7 +274,7 @@ def test_shards_add_up_to_the_model(arch: Architecture, tp_power: int, pp: int) 
                            "hidden_size": 8 * tp * 4, "intermediate_size": tp * 64, "vocab_size": tp * 100})
     pp = min(pp, arch.num_layers)
     stages = stage_layers(arch.num_layers, pp)
-    held = sum(tp * stage_parameters(arch, tp, n, i == 0, i == pp - 1) for i, n in enumerate(stages))
+    held = sum(tp * stage_parameters(arch, tp, n, first=i == 0, last=i == pp - 1) for i, n in enumerate(stages))
     tied_copy = embedding_parameters(arch) if arch.tie_word_embeddings and pp > 1 else 0
     replicated_norms = (tp - 1) * (2 * arch.num_layers + 1) * arch.hidden_size
     assert held == parameter_count(arch) + tied_copy + replicated_norms

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import crds
+from generator import crds, fetch
 from generator.errors import ToolError
-from generator.releases import RELEASES
+from generator.releases import RELEASES, PinnedCrds
 from helpers import REPO, crd_dir, kserve_release
 
 KSERVE = RELEASES["0.16"].crds
@@ -40,7 +40,7 @@ class Server:
     url: str = ""
 
 
-def module_zip(pinned: crds.PinnedCrds, tamper: str | None = None) -> bytes:
+def module_zip(pinned: PinnedCrds, tamper: str | None = None) -> bytes:
     """A Go module archive holding the real CRD files of `pinned` (and much else, uncompressed)."""
     out = io.BytesIO()
     prefix = f"{pinned.module}@{pinned.version}"
@@ -98,7 +98,7 @@ def serve() -> Iterator[Serve]:
         server.server_close()
 
 
-def proxy_files(pinned: crds.PinnedCrds, tamper: str | None = None) -> dict[str, bytes]:
+def proxy_files(pinned: PinnedCrds, tamper: str | None = None) -> dict[str, bytes]:
     return {f"/{pinned.module}/@v/{pinned.version}.zip": module_zip(pinned, tamper)}
 
 
@@ -166,9 +166,9 @@ def test_goproxy_lists_servers_and_skips_direct(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_every_pinned_module_path_is_escaped_as_the_proxy_wants() -> None:
-    assert crds._escape("github.com/BurntSushi/toml") == "github.com/!burnt!sushi/toml"
+    assert fetch.escape("github.com/BurntSushi/toml") == "github.com/!burnt!sushi/toml"
     pinned = [release.crds for release in RELEASES.values()] + list(crds.GITOPS_CRDS)
-    assert all(crds._escape(p.module) == p.module for p in pinned)
+    assert all(fetch.escape(p.module) == p.module for p in pinned)
 
 
 def llmpack(*args: str, cache: Path, proxy: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from generator.check import SchemaCheck
 from generator.pipeline import Bundle, build
 from generator.project import Extras, Project
 from generator.write import write
-from helpers import REPO, crd_dir
+from helpers import REPO, crd_dir, obj_at
 
 ENVS = ["dev", "staging", "prod"]
 BOTH = ("gitops.argocd.enabled=true", "gitops.argocd.repoURL=https://git.example/platform.git",
@@ -79,12 +79,12 @@ def test_no_waves_without_argo_cd() -> None:
 
 def test_argo_cd_application_syncs_the_environment_folder() -> None:
     bundle = build(Project.at(REPO), "prod")
-    app = next(f.obj for f in bundle.files if f.path == "gitops/argocd/application.yaml")
+    app = obj_at(bundle, "gitops/argocd/application.yaml")
     assert app["spec"]["source"] == {"repoURL": "https://github.com/example-org/llm-platform.git",
                                      "targetRevision": "main", "path": "rendered/prod"}
     assert app["spec"]["destination"] == {"server": "https://kubernetes.default.svc", "namespace": "llm-serving"}
     assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-    patch = next(f.obj for f in bundle.files if f.path == "gitops/argocd/argocd-cm-health.yaml")
+    patch = obj_at(bundle, "gitops/argocd/argocd-cm-health.yaml")
     lua = (REPO / "charts/kserve-multinode/files/argocd-health-inferenceservice.lua").read_text()
     assert patch["data"]["resource.customizations.health.serving.kserve.io_InferenceService"] == lua
     assert "argocd" not in (next(f.text for f in bundle.files if f.path == "kustomization.yaml"))

@@ -32,7 +32,7 @@ def test_example_environment_matches_golden_bundle(env: str) -> None:
             (folder / name).write_text(text)
     expected = {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
     assert sorted(produced) == sorted(expected), "files differ; run `make golden` if the change is intended"
-    diffs = []
+    diffs: list[str] = []
     for name in sorted(produced):
         if produced[name] != expected[name]:
             diffs += difflib.unified_diff(expected[name].splitlines(), produced[name].splitlines(),

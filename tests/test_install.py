@@ -29,8 +29,11 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    built = run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(REPO)], REPO)
+    """The wheel built from a clean copy of the working tree (a build/ folder would add stale files)."""
+    dist, source = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("source") / "llmpack"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".cache", "build", "dist",
+                                                                 "rendered", "tests", "*.egg-info", "__pycache__"))
+    built = run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(source)], source)
     assert built.returncode == 0, built.stderr
     return next(dist.glob("llmpack-*.whl"))
 
@@ -56,10 +59,12 @@ def user_env(venv: Path) -> dict[str, str]:
     return {**keep, **GIT, "PATH": path}
 
 
-def test_the_wheel_carries_the_chart_the_schema_and_the_scaffold(wheel: Path) -> None:
+def test_the_wheel_carries_every_module_the_chart_the_schema_and_the_scaffold(wheel: Path) -> None:
     import zipfile
 
     names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "generator").rglob("*.py")}
+    assert modules <= names, f"not in the wheel (add the package to pyproject.toml): {sorted(modules - names)}"
     assert {"generator/data/chart/values.yaml", "generator/data/chart/templates/serving/inferenceservice.yaml",
             "generator/data/chart/models/llama-3-70b.json", "generator/data/schemas/values.schema.json",
             "generator/data/scaffold/.github/workflows/llmpack.yaml", "generator/data/scaffold/.gitignore",

@@ -14,7 +14,7 @@ from generator.project import Extras, Project
 from helpers import REPO
 
 DEFAULTS = load_file(REPO / "charts/kserve-multinode/values.yaml")
-KEYS = sorted(".".join(path) for path in DEFAULTS.lines if path and all(isinstance(p, str) for p in path))
+KEYS = sorted(".".join(map(str, path)) for path in DEFAULTS.lines if path and all(isinstance(p, str) for p in path))
 # Where the key matters: dev (kserve target), staging (Flux), prod (Argo CD, two releases), and raw pods.
 CASES = [("dev", ()), ("staging", ()), ("prod", ()), ("dev", ("target=raw",)), ("dev", ("runtime.flavor=kserve",))]
 

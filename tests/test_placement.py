@@ -142,7 +142,7 @@ def test_expert_shards_add_up_to_the_model(arch: Architecture, tp_power: int, pp
     tp = min(2**tp_power, arch.num_kv_heads)
     pp = min(pp, arch.num_layers)
     stages = stage_layers(arch.num_layers, pp)
-    held = sum(tp * stage_parameters(arch, tp, n, i == 0, i == pp - 1) for i, n in enumerate(stages))
+    held = sum(tp * stage_parameters(arch, tp, n, first=i == 0, last=i == pp - 1) for i, n in enumerate(stages))
     tied_copy = embedding_parameters(arch) if arch.tie_word_embeddings and pp > 1 else 0
     router = arch.hidden_size * arch.num_experts if arch.mixture_of_experts else 0
     replicated = (tp - 1) * ((2 * arch.num_layers + 1) * arch.hidden_size + arch.num_layers * router)

@@ -69,12 +69,12 @@ def kserve_pods(runtime: dict[str, Any], isvc: dict[str, Any], release: KServeRe
                                           {"name": "REQUEST_GPU_COUNT", "value": str(head_gpus)},
                                           {"name": "MODEL_NAME", "value": name},
                                           {"name": "MODEL_DIR", "value": "/mnt/models"}])
-    if release.isvc_name_env:
+    if "INFERENCE_SERVICE_NAME" in release.head_env:
         head["env"] = merge_env(head["env"], [{"name": "INFERENCE_SERVICE_NAME", "value": name}])
     worker_env = [{"name": "RAY_NODE_COUNT", "value": str(nodes)},
                   {"name": "REQUEST_GPU_COUNT", "value": str(worker_gpus or gpus(worker))},
                   {"name": "ISVC_NAME", "value": name}, {"name": "HEAD_SVC", "value": f"{name}-head-{GENERATION}"}]
-    if release.worker_gets_parallel_env:
+    if release.worker_service:
         worker_env += [*parallel, {"name": "WORKER_SVC", "value": f"{name}-workers-{GENERATION}"}]
     worker["env"] = merge_env(worker["env"], worker_env)
     claim, _, path = predictor["model"]["storageUri"].removeprefix("pvc://").partition("/")
@@ -132,9 +132,11 @@ def test_raw_topology_objects(make_project: ProjectFactory) -> None:
     bundle = build(make_project('target: raw\nkserve: {version: "0.18"}\nmodel:\n  env:\n'
                                 '    - {name: PIPELINE_PARALLEL_SIZE, value: "3"}\n'), "test")
     by_name = {(f.obj["kind"], f.obj["metadata"]["name"]): f.obj for f in bundle.files if f.obj}
+    download = bundle.plans[0].download
+    assert download is not None
     name = "huggingface-llama3"
     assert set(by_name) == {
-        ("PersistentVolumeClaim", "llama-3-8b-pvc"), ("Job", bundle.plans[0].download_job),
+        ("PersistentVolumeClaim", "llama-3-8b-pvc"), ("Job", download.job),
         ("Deployment", f"{name}-predictor"), ("Deployment", f"{name}-predictor-worker"),
         ("Service", f"{name}-predictor"), ("Service", f"{name}-head"), ("Service", f"{name}-workers")}
     service = by_name[("Service", f"{name}-predictor")]["spec"]

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
+from generator.gitops import render_gitops
 from generator.load import load_file
-from generator.merge import merge
+from generator.merge import Merged, merge
 from generator.plan import plan
 from generator.project import Project, releases
 from generator.render import Chart, render
 from generator.validate import validate
-from helpers import ProjectFactory
+from helpers import REPO, ProjectFactory
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "values.schema.json"
 
 
@@ -75,14 +76,23 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_key_the_templates_read_is_in_the_schema(make_project: ProjectFactory, variant: str) -> None:
+def test_every_key_the_plan_reads_is_in_the_schema(make_project: ProjectFactory, variant: str) -> None:
+    """The plan stage reads the values (templates read only the plan): every key it reads is declared."""
     project: Project = make_project(variant)
     schema = json.loads(SCHEMA.read_text())
     seen: set[tuple[str, ...]] = set()
     for release in releases(project, "test"):
         merged = merge(release.layers)
-        planned = plan(merged, release.name, roots=(project.root, project.chart_dir))
-        render(Chart(project.chart_dir), Recording(merged.data, (), seen), planned, "")
+        recorded = Merged(Recording(merged.data, (), seen), merged.origins, merged.deletions)
+        planned = plan(recorded, release.name, roots=(project.root, project.chart_dir))
+        render(Chart(project.chart_dir), planned, "")
+        render_gitops(Chart(project.chart_dir), "test", recorded.data["gitops"], [f"{planned.release}/serving"],
+                      [planned.namespace])
     assert seen, "the recorder saw no reads"
     undeclared = sorted(".".join(p) for p in seen if not declared(schema, p, schema))
     assert undeclared == []
+
+
+def test_the_schema_lists_exactly_the_releases_and_gpus_llmpack_knows() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "tools/schema-enums"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import capacity, sizing
+from generator import capacity
 from generator.errors import ValuesError
 from generator.pipeline import build
+from generator.plan import sizing
 from generator.project import Project
 from helpers import REPO, ProjectFactory
 

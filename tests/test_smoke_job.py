@@ -9,6 +9,7 @@ Against a real Ray cluster (vllm-runtime/tests/runtime_harness.py): both cluster
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -30,6 +31,10 @@ sys.path.insert(0, str(REPO / "vllm-runtime" / "tests"))
 from runtime_harness import FAKE_SERVER, Runtime, free_port, get_json, wait_until
 
 FILES = REPO / "charts" / "kserve-multinode" / "files"
+
+
+def answers(url: str, expected: object) -> bool:
+    return bool(get_json(url) == expected)
 SCRIPT = (FILES / "smoke.py").read_text()
 MODEL = "huggingface-llama3"
 OK_COMPLETIONS = re.compile(r'^ok   completions: 26 tokens in \d+\.\d s, finish_reason "stop": "Nitrogen boils at '
@@ -263,6 +268,7 @@ def start_cluster(runtime: Runtime, kserve_status_port: int) -> None:
     wait_until(runtime.record.exists, 180, "head.sh to see the worker and exec the server", interval=2)
 
 
+@pytest.mark.xdist_group("ray")     # with the runtime's Ray tests, one cluster at a time (vllm-runtime/tests/conftest.py)
 def test_smoke_checks_the_real_ray_cluster_through_both_status_endpoints_and_fails_when_a_node_died() -> None:
     root = Path(tempfile.mkdtemp(prefix="llmrt-", dir="/tmp"))
     runtime = Runtime(root)
@@ -275,7 +281,7 @@ def test_smoke_checks_the_real_ray_cluster_through_both_status_endpoints_and_fai
 
         complete = (200, {**COUNTS, "state": "complete", "alive_nodes": 2, "gpus": 2})
         for url in endpoints.values():
-            wait_until(lambda url=url: get_json(url) == complete, 90, f"{url} to see both nodes", interval=2)
+            wait_until(functools.partial(answers, url, complete), 90, f"{url} to see both nodes", interval=2)
 
         with VllmOpenAIStandin(MODEL) as server:
             for flavor, url in endpoints.items():
@@ -289,7 +295,8 @@ def test_smoke_checks_the_real_ray_cluster_through_both_status_endpoints_and_fai
             runtime.kill(worker)  # a rank dies
             incomplete = (200, {**COUNTS, "state": "incomplete", "alive_nodes": 1, "gpus": 1})
             for url in endpoints.values():
-                wait_until(lambda url=url: get_json(url) == incomplete, 90, f"{url} to see the dead node", interval=2)
+                wait_until(functools.partial(answers, url, incomplete), 90, f"{url} to see the dead node",
+                           interval=2)
             for flavor, url in endpoints.items():
                 code, out = smoke(server.url, LLMPACK_SMOKE_STATUS_URL=url, LLMPACK_SMOKE_EXPECTED_NODES="2",
                                   LLMPACK_SMOKE_EXPECTED_GPUS="2", LLMPACK_SMOKE_MAX_LATENCY_SECONDS="30")

@@ -14,7 +14,7 @@ import pytest
 from generator import kubeconform
 from generator.check import SchemaCheck
 from generator.crds import SchemaSources
-from generator.errors import ToolError
+from generator.errors import CheckError, ToolError
 from generator.pipeline import build
 from generator.project import Extras, Project
 from generator.releases import RELEASES
@@ -125,13 +125,35 @@ def test_missing_kubeconform_says_how_to_get_it(tmp_path: Path, monkeypatch: pyt
         kubeconform.find(tmp_path)
 
 
-def test_a_kind_without_schema_is_an_error_not_a_skip(chart_copy: Path, schema_cache: Path) -> None:
-    widget = chart_copy / "charts/kserve-multinode/templates/serving/widget.yaml"
-    widget.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: llm-serving\n")
+def test_a_kind_without_schema_is_an_error_not_a_skip(make_project: ProjectFactory, tmp_path: Path) -> None:
+    """A flat CRD folder (the CRDs of one's cluster) with the InferenceService CRD only."""
+    cluster = tmp_path / "my-cluster"
+    cluster.mkdir()
+    isvc = "serving.kserve.io_inferenceservices.yaml"
+    shutil.copy(kserve_release("0.20.0") / isvc, cluster / isvc)
+    check = SchemaCheck(SchemaSources((cluster,), tmp_path / "cache"), (REPO,))
+    with pytest.raises(CheckError) as caught:
+        build(make_project(""), "test", schemas=check)
+    assert ("rendered/test/huggingface-llama3/serving/servingruntime.yaml: no schema for ServingRuntime "
+            "serving.kserve.io/v1alpha1: add its CustomResourceDefinition to the CRD folder (--crd-dir), or check "
+            "apiVersion and kind") in [str(f) for f in caught.value.findings]
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("policy/budget.yaml", "template error at policy/budget.yaml: a template in folder 'policy' belongs to no phase; "
+                           "put it in one of storage, download, serving (or add a phase to generator/layout.py)"),
+    ("stray.yaml", "template error at stray.yaml: a template in the top of templates/ belongs to no phase; put it in "
+                   "one of storage, download, serving (or add a phase to generator/layout.py)"),
+    ("serving/widget.yaml", "template error at serving/widget.yaml: renders a Widget, a kind llmpack does not know; "
+                            "add it to KINDS in generator/layout.py (its sync wave, name rules and pods)"),
+])
+def test_the_layout_is_data_and_a_template_outside_it_is_a_located_error(chart_copy: Path, schema_cache: Path,
+                                                                        template: str, message: str) -> None:
+    path = chart_copy / "charts/kserve-multinode/templates" / template
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n")
     done = cli(chart_copy, "render", "--env", "test", cache=schema_cache)
-    assert done.returncode == 1
-    assert ("  - rendered/test/huggingface-llama3/serving/widget.yaml: no schema for Widget example.com/v1: add its "
-            "CustomResourceDefinition to the CRD folder (--crd-dir), or check apiVersion and kind\n") in done.stderr
+    assert done.returncode == 1 and done.stderr == f"error: {message}\n", done.stderr
 
 
 def test_crds_of_ones_cluster_as_a_kubectl_list(make_project: ProjectFactory, tmp_path: Path) -> None:

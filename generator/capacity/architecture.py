@@ -69,7 +69,7 @@ class Architecture:
         _refuse_other_kinds(config)
         keys = CONFIG_KEYS if "torch_dtype" in config or "dtype" not in config else CONFIG_KEYS_NEW_DTYPE
         biased = config.get("model_type") in QKV_BIAS_MODEL_TYPES
-        return cls._read(config, keys, MIXTRAL_EXPERTS_PER_TOKEN, biased)
+        return cls._read(config, keys, MIXTRAL_EXPERTS_PER_TOKEN, attention_bias=biased)
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> Architecture:
@@ -78,10 +78,10 @@ class Architecture:
         unknown = sorted(set(values) - set(VALUE_KEYS))
         if unknown:
             raise ValueError(f"{unknown[0]}: unknown key; expected one of {', '.join(VALUE_KEYS)}")
-        return cls._read(values, VALUE_KEYS, None, False)
+        return cls._read(values, VALUE_KEYS, None, attention_bias=False)
 
     @classmethod
-    def _read(cls, mapping: Mapping[str, object], keys: tuple[str, ...], experts_per_token: int | None,
+    def _read(cls, mapping: Mapping[str, object], keys: tuple[str, ...], experts_per_token: int | None, *,
               attention_bias: bool) -> Architecture:
         """Read the fields in declaration order, so the first bad key is the one reported."""
         hidden, layers, heads, kv_heads, intermediate, vocab, dtype, tied, head_dim, experts, per_token, bias = keys
@@ -89,12 +89,12 @@ class Architecture:
         num_heads = _positive_int(mapping, heads)
         shape = (hidden_size, num_layers, num_heads, _positive_int(mapping, kv_heads, num_heads),
                  _positive_int(mapping, intermediate), _positive_int(mapping, vocab))
-        kinds = (_dtype(mapping, dtype), _bool(mapping, tied, False), _optional_int(mapping, head_dim))
+        kinds = (_dtype(mapping, dtype), _bool(mapping, tied, default=False), _optional_int(mapping, head_dim))
         num_experts = _positive_int(mapping, experts, 1)
         active = _positive_int(mapping, per_token, 1 if num_experts == 1 else experts_per_token)
         if active > num_experts:
             raise ValueError(f"{per_token}: {active} is more than the {num_experts} experts ({experts})")
-        return cls(*shape, *kinds, num_experts, active, _bool(mapping, bias, attention_bias))
+        return cls(*shape, *kinds, num_experts, active, _bool(mapping, bias, default=attention_bias))
 
 
 CONFIG_KEYS: Final = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
@@ -137,7 +137,7 @@ def _optional_int(mapping: Mapping[str, object], key: str) -> int | None:
     return None if mapping.get(key) is None else _positive_int(mapping, key)
 
 
-def _bool(mapping: Mapping[str, object], key: str, default: bool) -> bool:
+def _bool(mapping: Mapping[str, object], key: str, *, default: bool) -> bool:
     value = mapping.get(key, default)
     if not isinstance(value, bool):
         raise ValueError(f"{key}: expected true or false, got {value!r}")

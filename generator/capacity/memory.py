@@ -46,7 +46,7 @@ class ServingSettings:
             dtype_bytes(self.kv_cache_dtype)
 
 
-def reserve_bytes(arch: Architecture, tp: int, settings: ServingSettings, last: bool) -> int:
+def reserve_bytes(arch: Architecture, tp: int, settings: ServingSettings, *, last: bool) -> int:
     """Memory besides weights and KV cache on one GPU (an estimate, see the module docstring)."""
     activation = max(2, arch.element_bytes)     # fp8 weights still compute in 16 bits
     mlp = 3 * math.ceil(arch.intermediate_size / tp) * arch.experts_per_token
@@ -108,7 +108,7 @@ def estimate(arch: Architecture, gpu: GpuType, layout: Layout, settings: Serving
     return Estimate(layout, gpu, settings, tuple(
         StageEstimate(
             index=i, layers=layers, budget_bytes=budget,
-            weight_bytes=stage_parameters(arch, tp, layers, i == 0, i == last) * arch.element_bytes,
-            reserve_bytes=reserve_bytes(arch, tp, settings, i == last),
+            weight_bytes=stage_parameters(arch, tp, layers, first=i == 0, last=i == last) * arch.element_bytes,
+            reserve_bytes=reserve_bytes(arch, tp, settings, last=i == last),
             kv_bytes_per_token=kv_bytes_per_token(arch, layers, tp, settings.kv_cache_dtype),
         ) for i, layers in enumerate(stages)))

@@ -68,7 +68,7 @@ def weight_bytes(arch: Architecture) -> int:
     return parameter_count(arch) * arch.element_bytes
 
 
-def stage_parameters(arch: Architecture, tp: int, layers: int, first: bool, last: bool) -> int:
+def stage_parameters(arch: Architecture, tp: int, layers: int, *, first: bool, last: bool) -> int:
     """Parameters on one GPU of a stage. The first stage holds the embedding, the last the final norm and
     the lm_head; with tied embeddings the last stage holds one copy (vLLM loads the embedding there as the
     lm_head), and a single stage holds one copy."""
@@ -83,7 +83,8 @@ def weight_bytes_per_gpu(arch: Architecture, layout: Layout) -> int:
     """Weights on the most loaded GPU of the layout."""
     stages = stage_layers(arch.num_layers, layout.pipeline_parallel)
     last = len(stages) - 1
-    return max(stage_parameters(arch, layout.tensor_parallel, n, i == 0, i == last) for i, n in enumerate(stages)) \
+    tp = layout.tensor_parallel
+    return max(stage_parameters(arch, tp, n, first=i == 0, last=i == last) for i, n in enumerate(stages)) \
         * arch.element_bytes
 
 

@@ -55,12 +55,12 @@ def smallest_layouts(arch: Architecture, gpu: GpuType, settings: ServingSettings
 
 def _candidate(report: CapacityReport) -> Candidate:
     if report.errors:
-        return Candidate(report.layout, False, "; ".join(p.message for p in report.errors))
+        return Candidate(report.layout, fits=False, reason="; ".join(p.message for p in report.errors))
     assert report.estimate is not None     # no layout error, so memory was estimated
     est = report.estimate
-    return Candidate(report.layout, True, f"fits: {human_bytes(est.weight_bytes_per_gpu)} of weights per GPU, "
-                     f"KV cache for {est.kv_tokens:,} tokens = {est.max_full_sequences} sequences of "
-                     f"{est.settings.max_model_len:,}")
+    reason = (f"fits: {human_bytes(est.weight_bytes_per_gpu)} of weights per GPU, KV cache for {est.kv_tokens:,} "
+              f"tokens = {est.max_full_sequences} sequences of {est.settings.max_model_len:,}")
+    return Candidate(report.layout, fits=True, reason=reason)
 
 
 def _sized(layout: Layout) -> str:

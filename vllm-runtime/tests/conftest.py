@@ -27,3 +27,11 @@ def runtime() -> Iterator[Runtime]:
     finally:
         rt.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start a Ray cluster run one after another on one test worker (`--dist loadgroup`):
+    two clusters at once on a 2-core machine make both too slow to be trusted."""
+    for item in items:
+        if "runtime" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -20,6 +20,8 @@ from typing import Any, Final
 from generator import capacity, quantity
 from generator.errors import Location
 from generator.load import Path_
+from generator.plan.parallelism import Parallelism
+from generator.plan.values import Issue, Values
 
 MODELS_DIR = "models"          # below the chart: NAME.json for `model.architecture: NAME`
 INDEX: Final = "index.json"    # in MODELS_DIR: Hugging Face model ids -> NAME
@@ -263,3 +265,31 @@ ERROR_PATHS: dict[str, Path_] = {
     "node-cpu": ("model", "resources", "requests", "cpu"),
     "node-memory": ("model", "resources", "requests", "memory"),
 }
+
+
+def estimate(values: Values, parallel: Parallelism, shm: str, where: Location | None, roots: tuple[Path, Path], *,
+             errors: bool) -> tuple[Sizing | None, list[Issue], list[str]]:
+    """The estimate of the chosen layout, its errors located at the value to change (or, with
+    `errors` False, kept as notes for `llmpack plan`), and its warnings as notes."""
+    gpu, named = gpu_type(values.gpu.raw), values.model.architecture
+    if named is None or gpu is None:
+        return None, [], ["capacity not checked: set model.architecture and gpu.type (or gpu.memory)"]
+    arch = architecture(named, where, *roots)
+    if isinstance(arch, str):
+        return None, [(("model", "architecture"), arch)], []
+    fit = check(arch, gpu, settings(values.vllm), parallel.tensor, parallel.pipeline, shm)
+    issues: list[Issue] = []
+    notes = []
+    for problem in fit.report.errors:
+        path = parallel.tensor_from if problem.code in TP_ERRORS else \
+            parallel.pipeline_from if problem.code == "pipeline-stages" else ERROR_PATHS[problem.code]
+        model = named if isinstance(named, str) else "the model"
+        if errors:
+            issues.append((path, f"{problem.message} ({model} on {gpu.name}, TP {parallel.tensor} x PP "
+                           f"{parallel.pipeline}; `llmpack plan` lists layouts that fit)"))
+        else:
+            notes.append(f"capacity: {problem.message}")
+    return fit, issues, notes + [f"capacity: {w.message}" for w in fit.report.warnings]
+
+
+TP_ERRORS = ("attention-heads", "kv-heads", "node-gpus")
