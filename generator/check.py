@@ -71,32 +71,15 @@ def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[st
 def schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
                     schemas: SchemaCheck) -> tuple[list[Finding], list[str]]:
     """kubeconform over every object, once per (KServe release, Kubernetes version): normally one
-    run per environment. Returns the findings and, per run, what it validated against."""
-    from generator import kubeconform
-    from generator.schemas import core_origin, schema_set
+    run per environment, and none for objects it already validated (validation.py, which the
+    pipeline feeds while it renders). Returns the findings and, per run, what it validated against."""
+    from generator.validation import Validation
 
-    groups: dict[tuple[str | None, str], list[RenderedFile]] = {}
     by_release = _by_release(plans, files)
-    for plan in plans:
-        own = [f for f in by_release[plan.release] if f.key is not None]
-        uses_kserve = any(f.key is not None and layout.KINDS[f.key[0]].kserve for f in own)
-        groups.setdefault((plan.kserve.patch if uses_kserve else None, plan.kubernetes_version), []).extend(own)
-    environment = [f for f in files if f.key is not None and f.path.split("/", 1)[0] not in by_release]
-    if environment and plans:   # the GitOps objects: core kinds and the Argo CD / Flux CRDs
-        groups.setdefault((None, plans[0].kubernetes_version), []).extend(environment)
-    findings: list[Finding] = []
-    summary: list[str] = []
-    binary = kubeconform.find(*schemas.tool_roots, cache=schemas.sources.cache, progress=schemas.sources.progress)
-    for (patch, kubernetes_version), group in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-        found = schema_set(schemas.sources, patch, kubernetes_version, {_api_group(f) for f in group})
-        findings += kubeconform.validate(binary, found, [(f"{out_dir}/{f.path}", f.text) for f in group])
-        summary.append(f"{len(group)} objects against Kubernetes {kubernetes_version} "
-                       f"({core_origin()})" + "".join(f", {origin}" for origin in found.origins))
-    return findings, summary
-
-
-def _api_group(file: RenderedFile) -> str:
-    return file.api_version.rpartition("/")[0]
+    with Validation(out_dir, schemas) as validation:
+        for plan in plans:
+            validation.add(plan, by_release[plan.release])
+        return validation.finish(plans, files)
 
 
 def _objects(files: Iterable[RenderedFile]) -> Iterable[tuple[RenderedFile, dict[str, Any]]]:
@@ -240,21 +223,22 @@ def _label_maps(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
 
 
 def _secret_reference(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[Finding]:
-    """The download Job reads the token from exactly the Secret the values name."""
+    """The download Job reads the token from exactly the Secret the values name; other Jobs read none."""
     findings = []
+    secret = plan.download.token_secret if plan.download else None
     for file, obj in _objects(files):
         if obj["kind"] != "Job":
             continue
+        download = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "model-download"
+        wanted = (secret.name, secret.key) if secret and download else None
         for container in obj["spec"]["template"]["spec"]["containers"]:
             refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
                     for e in container.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
-            secret = plan.download.token_secret if plan.download else None
-            wanted = (secret.name, secret.key) if secret else None
-            expected = {wanted} if wanted else set()
-            if refs != expected:
+            if refs != ({wanted} if wanted else set()):
+                what = "download.tokenSecret" if download else "none (only the download reads a Secret)"
                 findings.append(Finding(f"{out_dir}/{file.path}", "/spec/template/spec/containers",
-                                        f"Secret references {sorted(refs)} differ from download.tokenSecret "
-                                        f"{wanted}"))
+                                        f"Secret references {sorted(refs)} differ from {what}"
+                                        + (f" {wanted}" if download else "")))
     return findings
 
 

@@ -1,18 +1,25 @@
 """The command line: parse arguments, run a command (commands.py), turn errors into exit codes.
 
 Exit codes: 0 ok, 1 invalid input or bundle, 2 usage error. Only unexpected
-exceptions (bugs) print a traceback.
+exceptions (bugs) print a traceback. Everything printed here, argparse's own messages and
+tracebacks included, goes through `tokens.redact`: no path prints a Hugging Face token.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__, commands
-from generator.errors import EXIT_USAGE, LlmpackError
+from generator.errors import EXIT_INVALID, EXIT_USAGE, LlmpackError
+from generator.tokens import redact
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 DESCRIPTION = """\
 llmpack turns one small values file per environment into a validated, deterministic
@@ -60,16 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except LlmpackError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:   # a bug: the traceback is for us, and is redacted like every message
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_INVALID
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes bad arguments back ("unrecognized arguments: ..."): redacted like the rest."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        super()._print_message(redact(message), file)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmpack", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="llmpack", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"llmpack {__version__}")
     parser.add_argument("-C", "--project", type=Path, default=Path("."), metavar="DIR",
                         help="project folder, or a folder below it (default: the current folder)")
@@ -150,6 +167,11 @@ def diff_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default="HEAD", help="git ref to compare with (default: HEAD)")
 
 
+def plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default) or json for tools")
+
+
 def explain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("key", nargs="?", default="", help="dotted key; empty for the whole values")
 
@@ -179,7 +201,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str, tuple[
      "For each release: parameters, weights per GPU, KV cache per token per GPU, KV cache tokens that fit, "
      "full-length sequences at once, and the smallest TP x PP layouts that fit on the chosen GPU type and on "
      "the others, with the reason for each. -f and --set answer what-if questions. The estimates are "
-     "documented in the README.", (env_options, release_option, layer_options)),
+     "documented in the README.", (env_options, release_option, layer_options, plan_options)),
     ("explain", commands.explain, "show which layer set a value",
      "Show the merged value of KEY (dotted, e.g. model.env or pvc.size) and every layer that set, merged or "
      "deleted it, in merge order.", (env_options, release_option, layer_options, explain_options)),

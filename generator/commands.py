@@ -13,15 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from generator.capacity import Candidate
     from generator.check import SchemaCheck
     from generator.crds import SchemaSources
     from generator.pipeline import Bundle
+    from generator.plan import Plan
     from generator.project import Extras, Project
 
 
 def say(message: str) -> None:
     """Progress for people (fetching, building a tool): on stderr, so --stdout stays a clean stream."""
-    print(f"llmpack: {message}", file=sys.stderr, flush=True)
+    from generator.tokens import redact
+
+    print(f"llmpack: {redact(message)}", file=sys.stderr, flush=True)
 
 
 def _project(args: argparse.Namespace) -> Project:
@@ -38,9 +42,10 @@ def _extras(args: argparse.Namespace) -> Extras:
 
 def _sources(args: argparse.Namespace) -> SchemaSources:
     from generator.crds import GITHUB_RAW, SchemaSources, default_cache, go_proxies
+    from generator.files import environ, resolved
 
-    from_env = [Path(p) for p in os.environ.get("LLMPACK_CRD_DIR", "").split(os.pathsep) if p]
-    folders = tuple(p.resolve() for p in [*getattr(args, "crd_dirs", []), *from_env])
+    from_env = [Path(p) for p in environ("LLMPACK_CRD_DIR").split(os.pathsep) if p]
+    folders = tuple(resolved(p) or p.absolute() for p in [*getattr(args, "crd_dirs", []), *from_env])
     return SchemaSources(folders, default_cache(), go_proxies(), getattr(args, "github_url", None) or GITHUB_RAW, say)
 
 
@@ -59,9 +64,10 @@ def _validated(bundle: Bundle) -> list[str]:
 
 
 def init(args: argparse.Namespace) -> int:
+    from generator.files import resolved
     from generator.scaffold import init as scaffold
 
-    target = (args.folder or args.project).resolve()
+    target = resolved(args.folder or args.project) or (args.folder or args.project).absolute()
     written = scaffold(target, force=args.force)
     print(f"created an llmpack project in {target}:")
     for path in written:
@@ -81,28 +87,40 @@ def report(bundle: Bundle) -> list[str]:
 
 
 def render(args: argparse.Namespace) -> int:
+    from generator import noop  # standard library only: a no-op render stops here
+
+    said = noop.answer(args)
+    if said is not None:
+        if said and not args.quiet:
+            print("\n".join(said))
+        return 0
     from generator.pipeline import build, render_env
     from generator.scaffold import refresh_editor_schema
 
-    project = _project(args)
-    extras, schemas = _extras(args), _schema_check(args, project)
-    envs = project.envs() if args.all else args.envs
-    if args.stdout:
-        for env in envs:
-            bundle = build(project, env, extras, schemas)
-            docs = [f"# Source: {project.output}/{env}/{f.path}\n{f.text}" for f in bundle.files if f.key]
-            sys.stdout.write("---\n".join(docs))
-            for line in _validated(bundle):
-                print(line.strip(), file=sys.stderr)
-        return 0
-    for env in envs:   # each environment is written whole or not at all
-        bundle, changed = render_env(project, env, extras, schemas)
-        if not args.quiet:
-            print("\n".join([*report(bundle), *_validated(bundle)]))
-            where, count = f"{project.output}/{env}", len(bundle.files)
-            print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
-    if refresh_editor_schema(project) and not args.quiet:
-        print(".llmpack/values.schema.json updated to this llmpack's schema (for editors)")
+    with noop.recorder(args) as recorder:
+        project = _project(args)
+        extras, schemas = _extras(args), _schema_check(args, project)
+        envs = project.envs() if args.all else args.envs
+        if args.stdout:
+            for env in envs:
+                bundle = build(project, env, extras, schemas)
+                docs = [f"# Source: {project.output}/{env}/{f.path}\n{f.text}" for f in bundle.files if f.key]
+                sys.stdout.write("---\n".join(docs))
+                for line in _validated(bundle):
+                    print(line.strip(), file=sys.stderr)
+            return 0
+        outputs: dict[Path, dict[str, str]] = {}
+        for env in envs:   # each environment is written whole or not at all
+            bundle, changed = render_env(project, env, extras, schemas)
+            lines, where, count = [*report(bundle), *_validated(bundle)], f"{project.output}/{env}", len(bundle.files)
+            if not args.quiet:
+                print("\n".join(lines))
+                print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
+            said = [*(said or []), *lines, f"{where}/ is up to date ({count} files)"]
+            outputs[project.root / project.output / env] = bundle.texts()
+        if refresh_editor_schema(project) and not args.quiet:
+            print(".llmpack/values.schema.json updated to this llmpack's schema (for editors)")
+    noop.keep(recorder, project, schemas, outputs, said or [])
     return 0
 
 
@@ -176,26 +194,56 @@ def diff(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     from generator.pipeline import capacity_plans
+
+    planned = capacity_plans(_project(args), args.env, args.release, _extras(args))
+    if args.output == "json":
+        print(json.dumps({"releases": [_plan_json(p) for p in planned]}, indent=2, sort_keys=True))
+        return 0
+    print("\n\n".join("\n".join(_plan_text(p)) for p in planned))
+    return 0
+
+
+def _verdict(planned: Plan) -> list[str]:
+    """What a render would refuse, then the capacity warnings; empty: it fits."""
+    warnings = [p.message for p in planned.sizing.report.warnings] if planned.sizing else []
+    return [*(f"error: {m}" for m in planned.refused), *(f"warning: {m}" for m in warnings)]
+
+
+def _plan_text(planned: Plan) -> list[str]:
     from generator.plan.sizing import layouts_report
 
-    project = _project(args)
-    for index, planned in enumerate(capacity_plans(project, args.env, args.release, _extras(args))):
-        if index:
-            print()
-        layout = f"TP {planned.tensor_parallel} x PP {planned.pipeline_parallel} = {planned.total_gpus} GPUs"
-        print(f"{planned.release}: {planned.marker.split('@')[0]}, {layout}")
-        fit = planned.sizing
-        if fit is None:
-            print("  capacity not estimated: set model.architecture and gpu.type (or gpu.memory)")
-            continue
-        for label, value in fit.figures():
-            print(f"  {label:<31} {value}")
-        problems = fit.report.problems
-        verdict = "; ".join(f"{p.severity}: {p.message}" for p in problems) if problems else "fits"
-        print(f"  {'verdict':<31} {verdict}")
-        for line in layouts_report(fit):
-            print(f"  {line}")
-    return 0
+    layout = f"TP {planned.tensor_parallel} x PP {planned.pipeline_parallel} = {planned.total_gpus} GPUs"
+    lines = [f"{planned.release}: {planned.model_id}, {layout}"]
+    fit = planned.sizing
+    if fit is None:
+        why = [n for n in planned.notes if n.startswith(("capacity not checked", "unknown model"))]
+        return [*lines, *(f"  {n}" for n in [*why, *_verdict(planned)]), f"  {'verdict':<31} not estimated"]
+    lines += [f"  {label:<31} {value}" for label, value in fit.figures()]
+    verdict = "; ".join(_verdict(planned)) or "fits"
+    return [*lines, f"  {'verdict':<31} {verdict}", *(f"  {line}" for line in layouts_report(fit))]
+
+
+def _plan_json(planned: Plan) -> dict[str, object]:
+    from generator.plan.sizing import layouts
+
+    found: dict[str, object] = {
+        "release": planned.release, "model": planned.model_id, "tensorParallelSize": planned.tensor_parallel,
+        "pipelineParallelSize": planned.pipeline_parallel, "gpus": planned.total_gpus, "notes": list(planned.notes),
+        "estimated": planned.sizing is not None, "refused": list(planned.refused)}
+    fit = planned.sizing
+    if fit is None:
+        return {**found, "fits": None}
+    options = layouts(fit)
+    return {**found, "gpu": fit.gpu.name, "fits": not planned.refused, "figures": dict(fit.figures()),
+            "warnings": [p.message for p in fit.report.warnings],
+            "layouts": [_candidate_json(c) for c in options.chosen],
+            "otherGpus": {gpu.name: _candidate_json(best) if best else None for gpu, best in options.others}}
+
+
+def _candidate_json(candidate: Candidate) -> dict[str, object]:
+    return {"tensorParallelSize": candidate.layout.tensor_parallel,
+            "pipelineParallelSize": candidate.layout.pipeline_parallel, "gpus": candidate.layout.gpus,
+            "fits": candidate.fits, "reason": candidate.reason}
 
 
 def explain(args: argparse.Namespace) -> int:

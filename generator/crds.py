@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator import files
 from generator.errors import ToolError
 from generator.fetch import from_files, from_proxy, sha256
 from generator.releases import RELEASES, PinnedCrds
@@ -85,15 +84,14 @@ class CrdFiles:
 
 def default_cache() -> Path:
     """LLMPACK_CACHE_DIR, else $XDG_CACHE_HOME/llmpack, else ~/.cache/llmpack."""
-    explicit = os.environ.get("LLMPACK_CACHE_DIR")
-    if explicit:
-        return Path(explicit).resolve()
-    return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmpack").resolve()
+    explicit = files.environ("LLMPACK_CACHE_DIR")
+    folder = Path(explicit) if explicit else Path(files.environ("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmpack"
+    return files.resolved(folder) or folder.absolute()
 
 
 def go_proxies() -> tuple[str, ...]:
     """The HTTP entries of GOPROXY (`direct` and `off` are not servers), else proxy.golang.org."""
-    entries = [e for e in re.split(r"[,|]", os.environ.get("GOPROXY", "")) if e.startswith(("https://", "http://"))]
+    entries = [e for e in re.split(r"[,|]", files.environ("GOPROXY")) if e.startswith(("https://", "http://"))]
     return tuple(entries) or (DEFAULT_GOPROXY,)
 
 
@@ -182,16 +180,18 @@ def _getters(sources: SchemaSources, pinned: PinnedCrds) -> list[tuple[str, Call
 def _store(target: Path, texts: dict[str, bytes], pinned: PinnedCrds) -> None:
     """Write a release's files under a temporary name, then rename the folder into place (unless
     another process stored them meanwhile)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    files.make_folder(target.parent, str(target.parent))
+    staging = target.with_name(f".{target.name}-{os.getpid()}")
     try:
+        files.remove_tree(staging)
+        files.make_folder(staging, str(target))
         for name, body in texts.items():
-            (staging / name).write_bytes(body)
+            files.write_new(staging / name, str(target / name), body)
         if not _verified(target, pinned):
-            shutil.rmtree(target, ignore_errors=True)
-            os.rename(staging, target)
+            files.remove_tree(target)
+            files.rename(staging, target, str(target))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        files.remove_tree(staging)
 
 
 def fetch_all(sources: SchemaSources, pinned: Sequence[PinnedCrds]) -> list[tuple[PinnedCrds, CrdFiles | ToolError]]:

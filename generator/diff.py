@@ -47,7 +47,11 @@ class Side:
 def files_at(root: Path, ref: str, folder: str) -> dict[str, str]:
     """Files below `folder` (relative to `root`) as committed at git `ref`; {} if it did not exist."""
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, errors="replace",
+                                  check=False)
+        except OSError as err:
+            raise UsageError(f"cannot run git ({err.strerror}): llmpack diff needs git on PATH") from None
         if done.returncode != 0:
             raise UsageError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout

@@ -3,13 +3,17 @@
 Every error a user can cause is an `LlmpackError`; the CLI prints `str(error)` and
 exits with `error.exit_code`. Anything else is a bug and gets a traceback.
 Subclasses carry the place (file, line, JSON path, object) as fields, so tests and
-tools can read them without parsing text.
+tools can read them without parsing text. The text of every error and every location
+goes through `tokens.redact`, so no message can quote a Hugging Face token.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from generator.tokens import redact
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -23,20 +27,29 @@ class Location:
     line: int | None = None
 
     def __str__(self) -> str:
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        source = redact(self.source)
+        return source if self.line is None else f"{source}:{self.line}"
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def json_pointer(path: Sequence[str | int]) -> str:
-    """`("model", "env", 0)` -> `/model/env/0` (RFC 6901 escaping)."""
+    """`("model", "env", 0)` -> `/model/env/0` (RFC 6901 escaping). A control character or line break
+    in a key is shown as `\\uXXXX`, so a key can never break or forge a line of a message."""
     if not path:
         return "/"
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    text = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class LlmpackError(Exception):
     """Root of all errors a user can cause."""
 
     exit_code = EXIT_INVALID
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class UsageError(LlmpackError):
@@ -81,6 +94,16 @@ class LoadError(LlmpackError):
     def __init__(self, location: Location, message: str) -> None:
         self.location = location
         self.message = message
+        super().__init__(f"{location}: {message}")
+
+
+class FileError(LlmpackError):
+    """The outside world refused a read or a write (files.py): where, what failed, and what to do."""
+
+    def __init__(self, location: Location, message: str, code: int | None = None) -> None:
+        self.location = location
+        self.message = message
+        self.code = code          # the errno, when the system gave one
         super().__init__(f"{location}: {message}")
 
 

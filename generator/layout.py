@@ -16,6 +16,7 @@ from typing import Any
 from generator.errors import TemplateError
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+HOOK, HOOK_DELETE_POLICY = "argocd.argoproj.io/hook", "argocd.argoproj.io/hook-delete-policy"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,13 @@ class Phase:
     folder: str
     flux_wait: bool          # Flux waits for its objects to be ready before the next phase starts
     flux_timeout: str        # a duration, or the gitops.flux key that holds it
+    argocd_hook: str | None = None   # an Argo CD hook (re-created on every sync) instead of sync waves
+
+    def annotations(self, kind: Kind) -> dict[str, str]:
+        """What Argo CD reads to order an object of this phase."""
+        if self.argocd_hook:
+            return {HOOK: self.argocd_hook, HOOK_DELETE_POLICY: "BeforeHookCreation"}
+        return {SYNC_WAVE: str(kind.wave)}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ PHASES = (
     Phase("storage", flux_wait=False, flux_timeout="5m"),
     Phase("download", flux_wait=True, flux_timeout="downloadTimeout"),
     Phase("serving", flux_wait=True, flux_timeout="servingTimeout"),
+    # the smoke test: after every sync; a failure fails the Argo CD sync and the Flux Kustomization
+    Phase("verify", flux_wait=True, flux_timeout="verifyTimeout", argocd_hook="PostSync"),
 )
 KINDS = {kind.name: kind for kind in (
     Kind("PersistentVolumeClaim", 0),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator import bundle
-from generator.check import SchemaCheck, check_bundle, check_release, schema_findings
+from generator.check import SchemaCheck, check_bundle, check_release
 from generator.errors import CheckError, Location, Problem, UsageError, ValuesError
 from generator.gitops import render_gitops
 from generator.merge import Merged, merge
@@ -18,6 +18,7 @@ from generator.plan import Plan, plan
 from generator.project import NO_EXTRAS, Extras, Project, Release, releases, select
 from generator.render import Chart, RenderedFile, render
 from generator.validate import validate
+from generator.validation import Validation
 from generator.write import write
 
 
@@ -45,16 +46,18 @@ def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: Schem
     out, chart = f"{project.output}/{env}", Chart(project.chart_dir)
     planned = plan_all(project, env, releases(project, env, extras))
     files, findings = [], []
-    for item in planned:    # one release at a time: the objects are checked, then only their text is kept
-        own = render(chart, item.plan, bundle.release_header(env, item.plan.release,
-                                                             [layer.name for layer in item.release.layers],
-                                                             item.merged.data))
-        findings += check_release(out, item.plan, own)
-        files += [f.light() for f in own]
-    plans = [item.plan for item in planned]
-    files += _environment_files(chart, env, planned, files)
-    findings += check_bundle(out, plans, files)
-    more, validated = schema_findings(out, plans, files, schemas) if schemas and not findings else ([], [])
+    with Validation(out, schemas) as validation:   # kubeconform validates while the next releases render
+        for item in planned:    # one release at a time: the objects are checked, then only their text is kept
+            own = render(chart, item.plan, bundle.release_header(env, item.plan.release,
+                                                                 [layer.name for layer in item.release.layers],
+                                                                 item.merged.data))
+            findings += check_release(out, item.plan, own)
+            validation.add(item.plan, own)
+            files += [f.light() for f in own]
+        plans = [item.plan for item in planned]
+        files += _environment_files(chart, env, planned, files)
+        findings += check_bundle(out, plans, files)
+        more, validated = validation.finish(plans, files) if schemas and not findings else ([], [])
     if findings or more:
         raise CheckError([*findings, *more])
     return Bundle(env, tuple(plans), tuple(files), tuple(validated))

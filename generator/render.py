@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import __version__, emit, layout
+from generator import __version__, emit, layout, templatecache
 from generator.errors import TemplateError
 from generator.plan import Plan
 
@@ -91,19 +91,19 @@ def render(chart: Chart, plan: Plan, header: str) -> list[RenderedFile]:
         if name.endswith(".md"):
             rendered.append(RenderedFile(path, text.strip() + "\n"))
             continue
-        layout.phase_of(name)
+        phase = layout.phase_of(name)
         obj = _parse(name, text, context[SPLICES])
         if obj is not None:
             kind = layout.kind_of(name, obj)
             if plan.argocd:
-                _annotate(obj, layout.SYNC_WAVE, str(kind.wave))
+                _annotate(obj, phase.annotations(kind))
             rendered.append(RenderedFile.of(path, header + emit.dump(obj), obj))
     return rendered
 
 
-def _annotate(obj: dict[str, Any], key: str, value: str) -> None:
+def _annotate(obj: dict[str, Any], annotations: dict[str, str]) -> None:
     metadata = obj.setdefault("metadata", {})
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), key: value}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
 
 
 def render_template(chart: Chart, template: str, context: dict[str, Any], path: str, header: str) -> RenderedFile:
@@ -183,8 +183,9 @@ def _plain(value: Any) -> Any:
 
 
 def _fill(node: Any, splices: list[Any]) -> Any:
+    """A copy of the parsed text with each placeholder replaced by its value (none: a plain copy)."""
     if isinstance(node, str):
-        match = _PLACEHOLDER.fullmatch(node)
+        match = _PLACEHOLDER.fullmatch(node) if splices else None
         return splices[int(match.group(1))] if match else node
     if isinstance(node, dict):
         return {_fill(k, splices): _fill(v, splices) for k, v in node.items()}
@@ -194,19 +195,28 @@ def _fill(node: Any, splices: list[Any]) -> Any:
 
 
 def _parse(name: str, text: str, splices: list[Any] | None = None) -> dict[str, Any] | None:
-    import yaml
-
     if not text.strip():
         return None
+    obj = _fill(_composed(name, text), splices or [])   # a copy: the parsed text is shared
+    if not isinstance(obj, dict) or "kind" not in obj:
+        raise TemplateError(name, None, "a template must render one Kubernetes object (or nothing)")
+    return obj
+
+
+@lru_cache(maxsize=256)
+def _composed(name: str, text: str) -> Any:
+    """A template's rendered text as data, placeholders unfilled. Values reach the text only as
+    placeholders, so every release whose template takes the same branches renders the same text:
+    it is parsed once (an object's own text, parsed again for the checks, is cached alike; the
+    cache holds at most 256 texts)."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise TemplateError(name, mark.line + 1 if mark else None, f"rendered text is not YAML: {err}") from None
-    obj = _fill(_construct(name, node), splices) if splices else _construct(name, node)
-    if not isinstance(obj, dict) or "kind" not in obj:
-        raise TemplateError(name, None, "a template must render one Kubernetes object (or nothing)")
-    return obj
+    return _construct(name, node)
 
 
 def _int(text: str) -> int:
@@ -254,6 +264,7 @@ def _environment(root: Path) -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["q"] = jinja2.pass_context(_splice)
+    templatecache.attach(env)
     return env
 
 

@@ -8,11 +8,10 @@ Existing files are never overwritten unless asked.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from generator import __version__
+from generator import files as boundary
 from generator.errors import UsageError
 from generator.project import EDITOR_SCHEMA, Project, shipped
 
@@ -44,10 +43,10 @@ def refresh_editor_schema(project: Project) -> bool:
     """Keep `.llmpack/values.schema.json` equal to the schema this llmpack validates with, in a
     project that renders with llmpack's chart and has the file. Returns whether it changed."""
     path = project.root / EDITOR_SCHEMA
-    if project.own_chart or not path.is_file():
+    if project.own_chart or boundary.kind(path) != "file":
         return False
-    current = project.schema.read_bytes()
-    if path.read_bytes() == current:
+    current = boundary.read_bytes(project.schema, str(project.schema), limit=boundary.MiB * 16, what="schema")
+    if boundary.read_bytes(path, EDITOR_SCHEMA, limit=boundary.MiB * 16, what="schema") == current:
         return False
     write_file(path, current)
     return True
@@ -55,12 +54,4 @@ def refresh_editor_schema(project: Project) -> bool:
 
 def write_file(path: Path, content: bytes) -> None:
     """Write a whole file or nothing: a temporary file beside it, renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    boundary.replace_file(path, str(path), content)

@@ -6,6 +6,10 @@
 - Custom resources: llmpack converts CustomResourceDefinitions (found by crds.py) into one
   strict JSON Schema per kind and version.
 
+Both are made smaller with the same checks (sharing.py): a core kind file holds only the
+definitions it reaches, and a CRD's repeated sub-schemas are defined once; kubeconform then
+compiles KServe's InferenceService in a tenth of the time.
+
 Nothing derived from upstream files is committed: the cache (crds.default_cache) holds it,
 keyed by a digest of its inputs, and rebuilds it whenever they change.
 """
@@ -22,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import crds
+from generator import crds, sharing
 from generator.crds import SchemaSources
+from generator.digests import Memo
 from generator.errors import ToolError
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"     # bump on any change to what the conversion writes: the caches rebuild
 CORE_TEMPLATE = "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 CRD_TEMPLATE = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 
@@ -43,6 +48,12 @@ class SchemaSet:
 
     def locations(self) -> list[str]:
         return [str(self.core / CORE_TEMPLATE), str(self.crds / CRD_TEMPLATE)]
+
+    @property
+    def identity(self) -> str:
+        """What kubeconform validates against, exactly: both folders are named by a digest of all
+        their inputs (the CRD files' bytes, kubernetes-validate's files, the converter's version)."""
+        return f"{self.core.name}/{self.crds.name}/{self.kubernetes_version}"
 
 
 def schema_set(sources: SchemaSources, kserve_patch: str | None, kubernetes_minor: str,
@@ -65,16 +76,19 @@ def schema_set(sources: SchemaSources, kserve_patch: str | None, kubernetes_mino
     return SchemaSet(version, core_schemas(sources.cache, version), folder, kinds, origins)
 
 
-def _digest(paths: Iterable[Path], *extra: str) -> str:
+def _digest(cache: Path, paths: Iterable[Path], *extra: str) -> str:
+    """A digest of the files' names and bytes (remembered by their stat: digests.py) and of `extra`."""
+    memo = Memo(cache / "schemas" / "digests.json")
     digest = hashlib.sha256("\0".join(extra).encode())
     for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(f"{path.name}\0{memo.digest(path)}\0".encode())
+    memo.save()
     return digest.hexdigest()[:20]
 
 
 def _converted(cache: Path, files: list[Path]) -> tuple[Path, frozenset[tuple[str, str, str]]]:
     """Convert CRD files into kubeconform's layout, once per distinct input."""
-    target = cache / "schemas" / f"crd-{_digest(files, CONVERTER_VERSION)}"
+    target = cache / "schemas" / f"crd-{_digest(cache, files, CONVERTER_VERSION)}"
     index = target / "index.json"
     if not index.is_file():
         schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -83,7 +97,7 @@ def _converted(cache: Path, files: list[Path]) -> tuple[Path, frozenset[tuple[st
                 for key, schema in convert_crd(doc).items():
                     if key in schemas:
                         raise ToolError(f"{path}: {key[1]} {key[0]}/{key[2]} is defined by two CRD files")
-                    schemas[key] = schema
+                    schemas[key] = sharing.share(sharing.slim(schema))
         _publish(target, {f"{g}/{k.lower()}_{v}.json": json.dumps(s) for (g, k, v), s in schemas.items()}
                  | {"index.json": json.dumps(sorted(schemas))})
     kinds = frozenset(tuple(k) for k in json.loads(index.read_text()))
@@ -143,7 +157,8 @@ def _strict(node: Any) -> Any:
 
 
 def core_schemas(cache: Path, kubernetes_version: str) -> Path:
-    """kubernetes-validate's schemas of one version with local references, in kubeconform's layout."""
+    """kubernetes-validate's schemas of one version in kubeconform's layout, each kind file with the
+    definitions it reaches (a kind of another JSON Schema dialect keeps reading `_definitions.json`)."""
     package = _kubernetes_validate_dir()
     folder = f"v{kubernetes_version}-local-strict"
     source = package / "kubernetes-json-schema" / folder
@@ -151,16 +166,31 @@ def core_schemas(cache: Path, kubernetes_version: str) -> Path:
         known = sorted(p.name.split("-")[0] for p in (package / "kubernetes-json-schema").glob("*-local-strict"))
         raise ToolError(f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version}; "
                         f"kubernetes.version must be one of {', '.join(v.lstrip('v') for v in known)}")
-    target = cache / "schemas" / f"core-{_digest([], _package_version(), folder)}"
+    key = _digest(cache, _record(package), CONVERTER_VERSION, _package_version(), folder)
+    target = cache / "schemas" / f"core-{key}"
     if not (target / folder / "_definitions.json").is_file():
-        texts = {}
-        for path in source.glob("*.json"):
-            text = path.read_text(encoding="utf-8").replace('"/api/_definitions.json#', '"_definitions.json#')
-            doc = json.loads(text)
-            doc.pop("$id", None)
-            texts[f"{folder}/{path.name}"] = json.dumps(doc)
-        _publish(target, texts)
+        _publish(target, {f"{folder}/{name}": json.dumps(doc) for name, doc in _core_documents(source).items()})
     return target
+
+
+def _core_documents(source: Path) -> dict[str, Any]:
+    shared = json.loads((source / "_definitions.json").read_text(encoding="utf-8"))
+    shared.pop("$id", None)
+    definitions = shared.get("$defs") or {}
+    docs = {"_definitions.json": sharing.slim(shared)}
+    for path in sorted(source.glob("*.json")):
+        if path.name == "_definitions.json":
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc.pop("$id", None)
+        if doc.get("$schema") == shared.get("$schema"):
+            docs[path.name] = sharing.self_contained(doc, definitions, _SHARED_REF)
+        else:    # the definitions are read in their own dialect: keep them in their own file
+            docs[path.name] = sharing.slim(doc, lambda ref: ref.replace(_SHARED_REF, "_definitions.json#/$defs/"))
+    return docs
+
+
+_SHARED_REF = "/api/_definitions.json#/$defs/"
 
 
 def core_origin() -> str:
@@ -169,12 +199,28 @@ def core_origin() -> str:
 
 
 def _package_version() -> str:
+    dist = _dist_info(_kubernetes_validate_dir())
+    if dist is not None:
+        return dist.name.removesuffix(".dist-info").partition("-")[2]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("kubernetes-validate")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _record(package: Path) -> list[Path]:
+    """pip's RECORD of the installed kubernetes-validate (the sha256 of each of its files): a reinstall
+    with other files gives other converted schemas. Empty when there is none."""
+    dist = _dist_info(package)
+    return [dist / "RECORD"] if dist is not None and (dist / "RECORD").is_file() else []
+
+
+def _dist_info(package: Path) -> Path | None:
+    """The .dist-info folder beside the package (found without importlib.metadata, which is slow to import)."""
+    found = list(package.parent.glob("kubernetes_validate-*.dist-info"))
+    return found[0] if len(found) == 1 else None
 
 
 def _kubernetes_validate_dir() -> Path:

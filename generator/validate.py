@@ -46,7 +46,12 @@ def _validator(schema_path: Path) -> Validator:
         if isinstance(instance, str) and not matches(re.compile(regex), instance, anchored=regex.endswith("$")):
             yield ValidationError(f"{instance!r} does not match {regex!r}")
 
-    strict = extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+    def integer(checker: Any, instance: Any) -> bool:
+        """JSON Schema counts 3.0 as an integer; Kubernetes and bash do not, so neither does llmpack."""
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    types = Draft202012Validator.TYPE_CHECKER.redefine("integer", integer)
+    strict = extend(Draft202012Validator, {"pattern": pattern}, type_checker=types)  # type: ignore[no-untyped-call]
     return strict(_schema(schema_path))  # type: ignore[no-any-return]
 
 
@@ -164,6 +169,8 @@ def _type_message(wanted: list[str], value: Any, got: str) -> str:
         return text + "; quote it to keep it text (YAML reads it as a number or boolean)"
     if set(wanted) & {"integer", "number"} and isinstance(value, str) and re.fullmatch(r"-?[0-9.]+", value):
         return text + "; write it without quotes"
+    if "integer" in wanted and isinstance(value, float) and value.is_integer():
+        return text + f"; write {int(value)}, not {value}"
     if wanted == ["boolean"] and isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
         return text + "; write true or false (YAML 1.2 reads yes/no/on/off as text)"
     return text

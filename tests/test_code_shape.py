@@ -15,15 +15,15 @@ PACKAGE = REPO / "generator"
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 40
 # The layers, bottom first: a module imports only from its own layer or below (and never in a cycle).
 LAYERS = [
-    {"__init__", "errors", "names", "quantity", "emit", "releases"},
-    {"layout", "load", "compiled_schema", "fetch", "capacity"},
+    {"__init__", "tokens", "errors", "files", "names", "quantity", "emit", "releases", "digests", "sharing", "stamp"},
+    {"layout", "load", "compiled_schema", "fetch", "capacity", "templatecache"},
     {"merge", "secrets", "crds"},
-    {"validate", "project", "schemas", "kubeconform"},
+    {"validate", "project", "schemas", "kubeconform", "verdicts"},
     {"plan"},
     {"render"},
     {"bundle", "gitops", "podsecurity", "diff"},
-    {"check", "write"},
-    {"pipeline", "scaffold"},
+    {"check", "write", "validation"},
+    {"pipeline", "scaffold", "noop"},
     {"commands"},
     {"cli", "__main__"},
 ]

@@ -17,7 +17,7 @@ from generator.check import SchemaCheck
 from generator.pipeline import Bundle, build
 from generator.project import Extras, Project
 from generator.write import write
-from helpers import REPO, crd_dir, obj_at
+from helpers import REPO, ProjectFactory, crd_dir, obj_at
 
 ENVS = ["dev", "staging", "prod"]
 BOTH = ("gitops.argocd.enabled=true", "gitops.argocd.repoURL=https://git.example/platform.git",
@@ -60,7 +60,8 @@ def test_argo_cd_waves_apply_storage_then_download_then_serving(target: str) -> 
     bundle = build(Project.at(REPO), "prod", Extras(sets=(f"target={target}",)))
     wave = "argocd.argoproj.io/sync-wave"
     waves = {(f.path.split("/")[1], f.obj["kind"]): int(f.obj["metadata"]["annotations"][wave])
-             for f in bundle.files if f.obj is not None and not f.path.startswith("gitops/")}
+             for f in bundle.files if f.obj is not None and not f.path.startswith("gitops/")
+             and "/verify/" not in f.path}
     storage = {w for (phase, _), w in waves.items() if phase == "storage"}
     download = {w for (phase, _), w in waves.items() if phase == "download"}
     serving = {w for (phase, _), w in waves.items() if phase == "serving"}
@@ -218,3 +219,61 @@ def test_diff_of_an_unknown_ref_is_a_usage_error(repo: Path) -> None:
     done = llmpack(repo, "diff", "--env", "prod", "--base", "no-such-branch")
     assert done.returncode == 2 and "--base 'no-such-branch' is not a commit" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- the smoke test phase (verify/), after serving -----------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_every_release_carries_a_smoke_test_after_serving(env: str) -> None:
+    bundle = build(Project.at(REPO), env)
+    for planned in bundle.plans:
+        assert planned.verify is not None
+        job = obj_at(bundle, f"{planned.release}/verify/smoke-job.yaml")
+        env_vars = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        service = f"http://{planned.name}-predictor.{planned.namespace}.svc.cluster.local"
+        assert env_vars["LLMPACK_SMOKE_URL"] == service
+        assert env_vars["LLMPACK_SMOKE_STATUS_URL"] == f"{service}:8081/llmpack/v1/cluster"
+        assert env_vars["LLMPACK_SMOKE_MODEL"] == planned.name
+        assert (env_vars["LLMPACK_SMOKE_EXPECTED_NODES"], env_vars["LLMPACK_SMOKE_EXPECTED_GPUS"]) == (
+            str(planned.pipeline_parallel), str(planned.total_gpus))
+        assert job["spec"]["backoffLimit"] == 0
+        assert job["spec"]["activeDeadlineSeconds"] >= 1800 + 6 * 60 + 30
+        assert all("secretKeyRef" not in (e.get("valueFrom") or {})
+                   for e in job["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+def test_argo_cd_runs_the_smoke_test_as_a_post_sync_hook_that_fails_the_sync() -> None:
+    bundle = build(Project.at(REPO), "prod")
+    for planned in bundle.plans:
+        annotations = obj_at(bundle, f"{planned.release}/verify/smoke-job.yaml")["metadata"]["annotations"]
+        assert annotations["argocd.argoproj.io/hook"] == "PostSync"
+        assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+        assert "argocd.argoproj.io/sync-wave" not in annotations
+    assert "llama3-8b/verify" in yaml.safe_load(bundle.texts()["kustomization.yaml"])["resources"]
+
+
+def test_flux_runs_the_smoke_test_after_serving_and_waits_for_it() -> None:
+    bundle = build(Project.at(REPO), "staging")
+    (planned,) = bundle.plans
+    verify = obj_at(bundle, f"gitops/flux/{planned.release}-verify.yaml")["spec"]
+    assert verify["dependsOn"] == [{"name": f"llmpack-staging-{planned.release}-serving"}]
+    assert verify["wait"] is True and verify["timeout"] == "1h"
+    assert verify["path"] == f"./rendered/staging/{planned.release}/verify"
+
+
+def test_the_smoke_test_can_be_left_out(make_project: ProjectFactory) -> None:
+    bundle = build(make_project("verify: {enabled: false}\n"), "test")
+    assert bundle.plans[0].verify is None and not any("/verify/" in f.path for f in bundle.files)
+
+
+def test_the_head_exposes_its_ray_status_to_the_smoke_test() -> None:
+    """KServe turns every port of kserve-container into a port of the predictor Service; target raw does
+    the same in its own Service."""
+    kserve = build(Project.at(REPO), "dev")
+    runtime = obj_at(kserve, "llama3-8b-dev/serving/servingruntime.yaml")["spec"]["containers"][0]
+    assert runtime["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                                {"name": "llmpack-status", "containerPort": 8081, "protocol": "TCP"}]
+    raw = build(Project.at(REPO), "dev", Extras(sets=("target=raw",)))
+    ports = obj_at(raw, "llama3-8b-dev/serving/service.yaml")["spec"]["ports"]
+    assert [p["port"] for p in ports] == [80, 8081]

@@ -99,9 +99,112 @@ CASES = [
     Case("too-many-nodes", "workerSpec: {size: 1000}\nmodel: {env: []}\n", refusal="must be at most 63", line=1),
 ]
 
+YAML11_WORDS = list(dict.fromkeys(w for base in ("y", "yes", "n", "no", "true", "false", "on", "off", "null")
+                                  for w in (base, base.capitalize(), base.upper())))
+BLOCK = "model:\n  env:\n    - name: PROBE\n      value: "
+MORE = [
+    # every word a YAML 1.1 reader takes for a boolean or null, quoted: text, read back as written
+    *(Case(f"yaml11-word-{word}", env_value(f'"{word}"'), word) for word in YAML11_WORDS),
+    # YAML 1.1 numbers that YAML 1.2 reads as text: written quoted, so Kubernetes reads text too
+    Case("underscore-number", env_value("1_000"), "1_000"), Case("binary-number", env_value("0b1010"), "0b1010"),
+    Case("sexagesimal-long", env_value("190:20:30"), "190:20:30"), Case("hex-quoted", env_value('"0x1F"'), "0x1F"),
+    Case("plus-number-quoted", env_value('"+1"'), "+1"), Case("dot-number-quoted", env_value('".5"'), ".5"),
+    # document framing that is fine
+    Case("yaml-1.2-directive", "%YAML 1.2\n---\n" + env_value("x"), "x"),
+    Case("document-start", "---\n" + env_value("x"), "x"), Case("document-end", env_value("x") + "...\n", "x"),
+    Case("bom-file", "\ufeff" + env_value("bom"), "bom"),
+    Case("cr-only-file", env_value("cr").replace("\n", "\r"), "cr"),
+    Case("folded-block", BLOCK + ">\n        a\n        b\n", "a b\n"),
+    Case("literal-strip", BLOCK + "|-\n        a\n        b\n", "a\nb"),
+    Case("literal-keep", BLOCK + "|+\n        a\n\n", "a\n\n"),
+    Case("literal-indented", BLOCK + "|2\n          a\n        b\n", "  a\nb\n"),
+    Case("literal-script", BLOCK + "|\n        #!/bin/sh\n        echo \"$X\" # y\n", '#!/bin/sh\necho "$X" # y\n'),
+    # text that is hard to write back
+    Case("single-quoted", env_value("'it''s'"), "it's"),
+    Case("escapes", env_value('"\\x41\\u00e9\\U0001F642"'), "Aé🙂"),
+    Case("right-to-left-override", env_value('"a\\u202eb"'), "a\u202eb"),
+    Case("zero-width-space", env_value('"a\\u200bb"'), "a\u200bb"),
+    Case("bidi-isolates", env_value('"\\u2066x\\u2069"'), "\u2066x\u2069"),
+    Case("noncharacter", env_value('"\\uffff"'), "\uffff"),
+    Case("long-unicode", env_value('"' + "é" * 50_000 + '"'), "é" * 50_000),
+    Case("backslashes", env_value("'a\\b\\\\c'"), "a\\b\\\\c"), Case("quote-marks", env_value("'\"x\"'"), '"x"'),
+    Case("percent", env_value("'%x'"), "%x"), Case("at-sign", env_value("'@x'"), "@x"),
+    Case("backtick", env_value("'`x`'"), "`x`"),
+    Case("braces", env_value("'{a: b}'"), "{a: b}"), Case("brackets", env_value("'[a]'"), "[a]"),
+    Case("question-mark", env_value("'? x'"), "? x"), Case("pipe", env_value("'| x'"), "| x"),
+    Case("gt", env_value("'> x'"), "> x"),
+    Case("exclamation", env_value("'!x'"), "!x"), Case("shell", env_value("'$(rm -rf /)'"), "$(rm -rf /)"),
+    Case("colon-space-end", env_value("'x: '"), "x: "), Case("dots", env_value("..."), "..."),
+    # refused by the loader, at the line that holds them
+    Case("yaml-1.1-directive", "%YAML 1.1\n---\nname: x\n", refusal="%YAML 1.1: values files are read by YAML 1.2 "
+         "rules", line=1),
+    Case("tag-directive", "%TAG ! tag:yaml.org,2002:\n---\nname: x\n", refusal="%TAG directives are not allowed",
+         line=1),
+    Case("yaml-2.0-directive", "%YAML 2.0\n---\nname: x\n", refusal="incompatible YAML document", line=1),
+    Case("two-documents", "name: a\n---\nname: b\n", refusal="found a second '---'", line=2),
+    Case("5000-digit-integer", "workerSpec: {size: " + "1" * 5000 + "}\n",
+         refusal="11111111111111111111... (5000 characters) is too large an integer", line=1),
+    Case("integer-2-63", "workerSpec: {size: 9223372036854775808}\n", refusal="is too large an integer", line=1),
+    Case("huge-hex", "workerSpec: {size: 0x" + "f" * 64 + "}\n", refusal="(66 characters) is too large an integer",
+         line=1),
+    Case("huge-negative", "workerSpec: {size: -99999999999999999999}\n", refusal="is too large an integer", line=1),
+    Case("float-1e309", "workerSpec: {size: 1e309}\n", refusal="1e309 is too large a number", line=1),
+    Case("5000-digit-float", "workerSpec: {size: " + "1" * 5000 + ".5}\n",
+         refusal="(5002 characters) is too large a number", line=1),
+    Case("nan", "workerSpec: {size: .nan}\n", refusal="is not a usable number", line=1),
+    Case("integer-key", "labels: {1: x}\n", refusal="keys must be strings; got 1", line=1),
+    Case("boolean-key", "labels: {true: x}\n", refusal="keys must be strings; got True", line=1),
+    Case("null-key", "labels: {~: x}\n", refusal="keys must be strings; got None", line=1),
+    Case("float-key", "labels: {1.5: x}\n", refusal="keys must be strings; got 1.5", line=1),
+    Case("complex-key", "labels: {[a]: b}\n", refusal="keys must be strings; got a mapping or list", line=1),
+    Case("explicit-complex-key", "? [a]\n: b\n", refusal="keys must be strings", line=1),
+    Case("set-tag", "labels: !!set {a, b}\n", refusal="tag 'tag:yaml.org,2002:set' is not allowed", line=1),
+    Case("omap-tag", "labels: !!omap [{a: b}]\n", refusal="tag 'tag:yaml.org,2002:omap' is not allowed", line=1),
+    Case("binary-tag", "labels: {a: !!binary aGVsbG8=}\n", refusal="tag 'tag:yaml.org,2002:binary'", line=1),
+    Case("timestamp-tag", "labels: {a: !!timestamp 2001-12-14}\n", refusal="tag 'tag:yaml.org,2002:timestamp'",
+         line=1),
+    Case("int-tag-on-text", "labels: {a: !!int x}\n", refusal="does not match its tag", line=1),
+    Case("local-tag", "labels: !local {a: b}\n", refusal="tag '!local' is not allowed", line=1),
+    Case("verbatim-tag", "labels: !<tag:example.com,2000:x> {a: b}\n", refusal="is not allowed in values files",
+         line=1),
+    Case("alias-of-scalar", "a: &x y\nb: *x\n", refusal="anchors (&x) are not allowed", line=1),
+    Case("bare-alias", "labels: {a: *nowhere}\n", refusal="aliases (*nowhere) are not allowed", line=1),
+    Case("duplicate-nested", "labels:\n  a: 1\n  a: 2\n", refusal="duplicate key 'a' (first set on line 2)", line=3),
+    Case("duplicate-flow", "labels: {a: 1, a: 2}\n", refusal="duplicate key 'a'", line=1),
+    Case("duplicate-in-list-item", "model:\n  env:\n    - name: A\n      name: B\n", refusal="duplicate key 'name'",
+         line=4),
+    Case("nul-in-quoted", b"labels: {a: \"x\x00\"}\n", refusal="NUL character in file", line=1),
+    Case("nul-on-line-3", b"a: 1\nb: 2\nc: \x00\n", refusal="NUL character in file", line=3),
+    Case("overlong-utf8", b"name: \xc0\xaf\n", refusal="not UTF-8 text (byte 0xc0 at offset 6)", line=1),
+    Case("utf8-surrogate", b"name: \xed\xa0\x80\n", refusal="not UTF-8 text (byte 0xed", line=1),
+    Case("lone-continuation-byte", b"name: \x80\n", refusal="not UTF-8 text (byte 0x80", line=1),
+    Case("latin1-key", b"labels: {caf\xe9: x}\n", refusal="not UTF-8 text (byte 0xe9", line=1),
+    Case("utf16-file", "name: x\n".encode("utf-16"), refusal="not UTF-8 text", line=1),
+    Case("c0-control-raw", b"name: a\x1bb\n", refusal="unacceptable character #x001b", line=1),
+    Case("top-level-list", "- a\n", refusal="the top level of a values file must be a mapping", line=1),
+    Case("top-level-scalar", "just text\n", refusal="the top level of a values file must be a mapping", line=1),
+    Case("unclosed-flow", "labels: {a: b\n", refusal="YAML syntax error", line=2),
+    Case("unclosed-quote", 'name: "abc\n', refusal="YAML syntax error", line=2),
+    Case("bad-indent", "model:\n  id: x\n id2: y\n", refusal="YAML syntax error", line=3),
+    Case("deep-33", "labels: " + "[" * 33 + "]" * 33 + "\n", refusal="nesting deeper than 32 levels", line=1),
+]
+CASES += MORE
 
-def test_there_are_at_least_forty_cases() -> None:
-    assert len(CASES) >= 40
+
+def test_the_catalogue_covers_every_family_with_at_least_300_cases() -> None:
+    """Issue #13: every reproducer is kept, one table-driven file per family of bad input."""
+    import test_hostile_files
+    import test_hostile_writes
+    import test_secrets
+    import test_set_grammar
+
+    families = {"values": [c.id for c in CASES], **{
+        module.__name__: [c.id for c in module.CASES]
+        for module in (test_hostile_files, test_hostile_writes, test_secrets, test_set_grammar)}}
+    for family, ids in families.items():
+        assert len(ids) == len(set(ids)), f"{family}: duplicate case ids"
+        assert len(ids) >= 15, family
+    assert sum(len(ids) for ids in families.values()) >= 300
 
 
 def render(make_project: ProjectFactory, values: str | bytes) -> Bundle:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import LoadError
+from generator.errors import FileError, LoadError
 from generator.load import MAX_DEPTH, MAX_FILE_BYTES, load_file, parse_set, parse_text
 
 
@@ -15,7 +15,8 @@ from generator.load import MAX_DEPTH, MAX_FILE_BYTES, load_file, parse_set, pars
     ("v: 0777", 777), ("v: 0o17", 15), ("v: 0x1f", 31), ("v: 12:30", "12:30"),
     ("v: 1e3", 1000.0), ("v: 0.20", 0.2), ('v: "0.20"', "0.20"), ("v: ~", None), ("v: null", None),
     ("v:", None), ("v: true", True), ("v: False", False), ("v: '{{ 7*7 }}'", "{{ 7*7 }}"),
-    ("v: !!str 5", "5"), ("v: 2024-01-01", "2024-01-01"),
+    ("v: !!str 5", "5"), ("v: 2024-01-01", "2024-01-01"), ("%YAML 1.2\n---\nv: yes", "yes"),
+    ("v: 9223372036854775807", 2**63 - 1), ("v: -9223372036854775808", -(2**63)),
 ])
 def test_plain_scalars_follow_yaml_1_2_core(text: str, value: object) -> None:
     data = parse_text(text, "f.yaml").data
@@ -45,6 +46,14 @@ def test_lines_are_recorded_for_every_path() -> None:
     ("a: .inf\n", "f.yaml:1: .inf is not a usable number; quote it if it is meant as text"),
     ("a: !!int x\n", "f.yaml:1: value 'x' does not match its tag tag:yaml.org,2002:int"),
     ("a: \"x\x00\"\n", "f.yaml:1: NUL character in file"),
+    ("%YAML 1.1\n---\na: 1\n", "f.yaml:1: %YAML 1.1: values files are read by YAML 1.2 rules (yes is text, "
+                               "0777 is 777); remove the directive"),
+    ("%TAG !e! tag:example.com:\n---\na: 1\n", "f.yaml:1: %TAG directives are not allowed in values files; "
+                                              "remove them"),
+    ("a: " + "1" * 5000 + "\n", "f.yaml:1: 11111111111111111111... (5000 characters) is too large an integer "
+                              "(Kubernetes reads 64-bit integers); quote it if it is meant as text"),
+    ("a: 9223372036854775808\n", "f.yaml:1: 9223372036854775808 is too large an integer (Kubernetes reads 64-bit "
+                                "integers); quote it if it is meant as text"),
 ])
 def test_refused_with_location(text: str, message: str) -> None:
     with pytest.raises(LoadError) as caught:
@@ -68,7 +77,7 @@ def test_deep_nesting_is_refused_without_recursion() -> None:
 def test_large_file_is_refused_before_reading(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"a: " + b"x" * (10 * 1024 * 1024) + b"\n")
-    with pytest.raises(LoadError, match=r"file is 10\.0 MiB; values files are limited to 1 MiB"):
+    with pytest.raises(FileError, match=r"file is 10\.0 MiB; values files are limited to 1 MiB"):
         load_file(big, "big.yaml")
     assert MAX_FILE_BYTES == 1024 * 1024
 
@@ -76,7 +85,7 @@ def test_large_file_is_refused_before_reading(tmp_path: Path) -> None:
 def test_non_utf8_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"a: 1\nname: caf\xe9\n")
-    with pytest.raises(LoadError) as caught:
+    with pytest.raises(FileError) as caught:
         load_file(path, "latin1.yaml")
     assert str(caught.value) == "latin1.yaml:2: not UTF-8 text (byte 0xe9 at offset 14)"
 

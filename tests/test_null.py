@@ -16,7 +16,8 @@ from helpers import REPO
 DEFAULTS = load_file(REPO / "charts/kserve-multinode/values.yaml")
 KEYS = sorted(".".join(map(str, path)) for path in DEFAULTS.lines if path and all(isinstance(p, str) for p in path))
 # Where the key matters: dev (kserve target), staging (Flux), prod (Argo CD, two releases), and raw pods.
-CASES = [("dev", ()), ("staging", ()), ("prod", ()), ("dev", ("target=raw",)), ("dev", ("runtime.flavor=kserve",))]
+CASES = [("dev", ()), ("staging", ()), ("prod", ()), ("dev", ("target=raw",)),
+         ("dev", ("runtime.flavor=llmpack", "runtime.image=registry.example/rt:1"))]
 
 
 def test_every_default_key_is_covered() -> None:

@@ -138,9 +138,11 @@ def test_raw_topology_objects(make_project: ProjectFactory) -> None:
     assert set(by_name) == {
         ("PersistentVolumeClaim", "llama-3-8b-pvc"), ("Job", download.job),
         ("Deployment", f"{name}-predictor"), ("Deployment", f"{name}-predictor-worker"),
-        ("Service", f"{name}-predictor"), ("Service", f"{name}-head"), ("Service", f"{name}-workers")}
+        ("Service", f"{name}-predictor"), ("Service", f"{name}-head"), ("Service", f"{name}-workers"),
+        ("Job", bundle.plans[0].verify.job if bundle.plans[0].verify else "")}
     service = by_name[("Service", f"{name}-predictor")]["spec"]
-    assert service["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]
+    assert service["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080},
+                                {"name": "llmpack-status", "protocol": "TCP", "port": 8081, "targetPort": 8081}]
     assert service["selector"] == {"app": f"isvc.{name}-predictor"}
     head_service = by_name[("Service", f"{name}-head")]["spec"]
     assert head_service == {"clusterIP": "None", "publishNotReadyAddresses": True,

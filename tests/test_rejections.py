@@ -10,16 +10,13 @@ from generator.pipeline import build, render_env
 from helpers import ProjectFactory
 
 V = "overlays/test/values.yaml"
+NAME_RULE = ("must be at most 41 characters of a-z, 0-9 and '-', start with a letter and end with a letter or digit "
+             "(KServe builds 63-character pod labels from the InferenceService name: isvc.NAME-predictor-worker)")
 
 CASES = [
     ("name-too-long", "name: a-name-that-is-far-too-long-for-kserve-labels-x\n",
-     [f"{V}:1 at /name: InferenceService name 'a-name-that-is-far-too-long-for-kserve-labels-x' must be at "
-      "most 41 characters of a-z, 0-9 and '-', start with a letter and end with a letter or digit (KServe "
-      "builds 63-character pod labels from it: isvc.NAME-predictor-worker)"]),
-    ("name-not-dns", "name: Llama_3\n",
-     [f"{V}:1 at /name: InferenceService name 'Llama_3' must be at most 41 characters of a-z, 0-9 and '-', "
-      "start with a letter and end with a letter or digit (KServe builds 63-character pod labels from it: "
-      "isvc.NAME-predictor-worker)"]),
+     [f"{V}:1 at /name: {NAME_RULE}; got string \"a-name-that-is-far-too-long-for-kserve-labels-x\""]),
+    ("name-not-dns", "name: Llama_3\n", [f"{V}:1 at /name: {NAME_RULE}; got string \"Llama_3\""]),
     ("storage-not-pvc", "model:\n  storageUri: s3://bucket/llama\n",
      [f"{V}:2 at /model/storageUri: multi-node serving needs a shared volume: storageUri must be "
       "pvc://CLAIM/PATH or oci://IMAGE; got 's3://bucket/llama'"]),
@@ -144,7 +141,8 @@ def test_two_releases_cannot_define_the_same_object(make_project: ProjectFactory
 def test_two_models_cannot_share_one_path(make_project: ProjectFactory) -> None:
     project = make_project("", releases={
         "a": "name: one\n",
-        "b": "name: two\nmodel: {id: meta-llama/Other}\npvc: {create: false}\n",
+        "b": "name: two\nmodel: {id: meta-llama/Other, revision: 0123456789abcdef0123456789abcdef01234567,\n"
+             "  storageUri: pvc://llama-3-8b-pvc/hf/8b_instruction_tuned}\npvc: {create: false}\n",
     })
     with pytest.raises(CheckError) as caught:
         build(project, "test")

@@ -34,7 +34,7 @@ def test_release_column(make_project: ProjectFactory, version: str, autoscaler: 
     annotations = by_kind["InferenceService"]["metadata"]["annotations"]
     assert annotations == {"serving.kserve.io/autoscalerClass": autoscaler,
                            "serving.kserve.io/deploymentMode": mode}
-    ours = f"ghcr.io/llmpack/vllm-runtime:0.1.0-kserve{tag[1:].removesuffix('-gpu')}"
+    ours = f"kserve/huggingfaceserver:{tag}"     # runtime.flavor kserve, the default
     runtime = by_kind["ServingRuntime"]["spec"]
     assert runtime["containers"][0]["image"] == ours
     assert runtime["workerSpec"]["containers"][0]["image"] == ours
@@ -55,7 +55,8 @@ def test_release_column(make_project: ProjectFactory, version: str, autoscaler: 
                   "download: {enabled: false}\npvc: {create: false}")
     if oci:
         files = build(make_project(oci_values), "test").files
-        assert {f.obj["kind"] for f in files if f.obj} == {"ServingRuntime", "InferenceService"}
+        kinds = {f.obj["kind"] for f in files if f.obj}
+        assert kinds == {"ServingRuntime", "InferenceService", "Job"}     # the Job: the smoke test
     else:
         with pytest.raises(ValuesError, match=r"needs 0\.16 or later"):
             build(make_project(oci_values), "test")

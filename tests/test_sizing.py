@@ -18,6 +18,9 @@ from generator.project import Project
 from helpers import REPO, ProjectFactory
 
 V = "overlays/test/values.yaml"
+LLAMA_8B = "meta-llama/Meta-Llama-3-8B-Instruct"
+SEVENTY_B = ("id: meta-llama/Meta-Llama-3-70B-Instruct, revision: 7129260dd854a80eb10ace5f61c20324b472b31c, "
+             "storageUri: pvc://llama-3-70b/hf/70b")
 
 
 def problems(make_project: ProjectFactory, values: str) -> list[str]:
@@ -34,29 +37,30 @@ def test_example_environments_fit(env: str) -> None:
 
 def test_tensor_parallel_size_must_divide_the_heads(make_project: ProjectFactory) -> None:
     assert problems(make_project, 'model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "3"}\n') == [
-        f"{V}:3 at /model/env/0/value: tensor parallel size 3 does not divide the 32 attention heads (llama-3-8b on "
+        f"{V}:3 at /model/env/0/value: tensor parallel size 3 does not divide the 32 attention heads ({LLAMA_8B} on "
         "A10G, TP 3 x PP 2; `llmpack plan` lists layouts that fit)",
         f"{V}:3 at /model/env/0/value: tensor parallel size 3 does not divide the 8 KV heads (vLLM needs KV heads % "
-        "TP == 0 when TP <= KV heads) (llama-3-8b on A10G, TP 3 x PP 2; `llmpack plan` lists layouts that fit)"]
+        f"TP == 0 when TP <= KV heads) ({LLAMA_8B} on A10G, TP 3 x PP 2; `llmpack plan` lists layouts that fit)"]
 
 
 def test_more_stages_than_layers(make_project: ProjectFactory) -> None:
     assert problems(make_project, 'model:\n  env:\n    - {name: PIPELINE_PARALLEL_SIZE, value: "40"}\n') == [
         f"{V}:3 at /model/env/0/value: pipeline parallel size 40 is more than the 32 layers; every stage needs at "
-        "least one (llama-3-8b on A10G, TP 1 x PP 40; `llmpack plan` lists layouts that fit)"]
+        f"least one ({LLAMA_8B} on A10G, TP 1 x PP 40; `llmpack plan` lists layouts that fit)"]
 
 
 def test_weights_that_do_not_fit(make_project: ProjectFactory) -> None:
-    assert problems(make_project, "model: {architecture: llama-3-70b}\npvc: {size: 300Gi}\ngpu: {type: A10G}\n") == [
+    assert problems(make_project, f"model: {{{SEVENTY_B}}}\npvc: {{size: 300Gi}}\ngpu: {{type: A10G}}\n") == [
         f"{V}:3 at /gpu/type: weights need 65.7 GiB per GPU (stage 2 of 2), more than the 17.7 GiB available per "
-        "A10G (0.9 x 22.5 GiB minus 2.6 GiB reserved) (llama-3-70b on A10G, TP 1 x PP 2; `llmpack plan` lists "
-        "layouts that fit)"]
+        "A10G (0.9 x 22.5 GiB minus 2.6 GiB reserved) (meta-llama/Meta-Llama-3-70B-Instruct on A10G, TP 1 x PP 2; "
+        "`llmpack plan` lists layouts that fit)"]
 
 
 def test_kv_cache_shorter_than_one_sequence(make_project: ProjectFactory) -> None:
     found = problems(make_project, "vllm: {maxModelLen: 1000000}\n")
     assert found == [f"{V}:1 at /vllm/maxModelLen: the KV cache holds 179,760 tokens, less than one sequence of "
-                     "max_model_len 1,000,000 (llama-3-8b on A10G, TP 1 x PP 2; `llmpack plan` lists layouts that fit)"]
+                     f"max_model_len 1,000,000 ({LLAMA_8B} on A10G, TP 1 x PP 2; `llmpack plan` lists layouts that "
+                     "fit)"]
 
 
 def test_warnings_become_render_notes(make_project: ProjectFactory) -> None:
@@ -80,7 +84,8 @@ def test_inline_architecture_and_config_json_next_to_the_values(make_project: Pr
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("llama-9", "no such model config: "),
+    ("llama-9", "llama-9 is not the architecture of meta-llama/Meta-Llama-3-8B-Instruct, which is llama-3-8b"),
+    ("./nowhere.json", "no such model config: "),
     ("{hiddenSize: 1, layers: 1, attentionHeads: 1, intermediateSize: 1, vocabSize: 1, dtype: int3}",
      "must be one of"),
 ])
@@ -89,10 +94,10 @@ def test_bad_architectures_are_located(make_project: ProjectFactory, value: str,
     assert len(found) == 1 and found[0].startswith(f"{V}:2 at /model/architecture") and message in found[0]
 
 
-def test_without_architecture_the_render_says_capacity_was_not_checked(make_project: ProjectFactory) -> None:
-    plan = build(make_project("model: {architecture: null}\n"), "test").plans[0]
+def test_without_a_gpu_type_the_render_says_capacity_was_not_checked(make_project: ProjectFactory) -> None:
+    plan = build(make_project("gpu: {type: null}\n"), "test").plans[0]
     assert plan.sizing is None
-    assert "capacity not checked: set model.architecture and gpu.type (or gpu.memory)" in plan.notes
+    assert "capacity not checked: set gpu.type (or gpu.memory)" in plan.notes
 
 
 def test_custom_gpu_memory(make_project: ProjectFactory) -> None:
@@ -127,7 +132,7 @@ def test_plan_command_prints_the_figures_and_the_smallest_layouts() -> None:
 
 
 def test_plan_shows_a_layout_that_does_not_fit_instead_of_failing(make_project: ProjectFactory) -> None:
-    project = make_project("model: {architecture: llama-3-70b}\npvc: {size: 300Gi}\n")
+    project = make_project(f"model: {{{SEVENTY_B}}}\npvc: {{size: 300Gi}}\n")
     done = subprocess.run([sys.executable, "-m", "generator", "-C", str(project.root), "plan", "--env", "test"],
                           capture_output=True, text=True, env={"PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr

@@ -268,7 +268,7 @@ def start_cluster(runtime: Runtime, kserve_status_port: int) -> None:
     wait_until(runtime.record.exists, 180, "head.sh to see the worker and exec the server", interval=2)
 
 
-@pytest.mark.xdist_group("ray")     # with the runtime's Ray tests, one cluster at a time (vllm-runtime/tests/conftest.py)
+@pytest.mark.xdist_group("ray")     # one Ray cluster at a time (vllm-runtime/tests/conftest.py)
 def test_smoke_checks_the_real_ray_cluster_through_both_status_endpoints_and_fails_when_a_node_died() -> None:
     root = Path(tempfile.mkdtemp(prefix="llmrt-", dir="/tmp"))
     runtime = Runtime(root)

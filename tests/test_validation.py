@@ -22,6 +22,7 @@ from generator.schemas import convert_crd
 from helpers import REPO, ProjectFactory, crd_dir, kserve_release
 
 ENVS = ["dev", "staging", "prod"]
+PHASES = "storage, download, serving, verify"
 
 
 @pytest.mark.parametrize("version", sorted(set(RELEASES) - {"0.15.0"}))   # 0.15.0 needs PP >= 2: see below
@@ -113,7 +114,7 @@ def test_validate_reports_a_valid_environment(schema_cache: Path) -> None:
     done = cli(REPO, "validate", "--env", "prod", cache=schema_cache)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "rendered/prod: 10 objects in 2 release(s) are valid"
+    assert lines[0] == "rendered/prod: 12 objects in 2 release(s) are valid"
     assert lines[1].startswith("  validated ") and "KServe 0.20.0 CRDs from " in done.stdout, done.stdout
 
 
@@ -141,9 +142,9 @@ def test_a_kind_without_schema_is_an_error_not_a_skip(make_project: ProjectFacto
 
 @pytest.mark.parametrize(("template", "message"), [
     ("policy/budget.yaml", "template error at policy/budget.yaml: a template in folder 'policy' belongs to no phase; "
-                           "put it in one of storage, download, serving (or add a phase to generator/layout.py)"),
+                           f"put it in one of {PHASES} (or add a phase to generator/layout.py)"),
     ("stray.yaml", "template error at stray.yaml: a template in the top of templates/ belongs to no phase; put it in "
-                   "one of storage, download, serving (or add a phase to generator/layout.py)"),
+                   f"one of {PHASES} (or add a phase to generator/layout.py)"),
     ("serving/widget.yaml", "template error at serving/widget.yaml: renders a Widget, a kind llmpack does not know; "
                             "add it to KINDS in generator/layout.py (its sync wave, name rules and pods)"),
 ])

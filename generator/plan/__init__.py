@@ -12,40 +12,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from generator.errors import Problem, ValuesError
 from generator.merge import Merged
+from generator.plan.fit import cluster_defaults, fit, identity
 from generator.plan.parallelism import Parallelism, parallelism
-from generator.plan.resources import Container, container, gpu_resource, shm
+from generator.plan.resources import PROBE_PERIOD_SECONDS, Pods, container, gpu_resource, shm
 from generator.plan.rules import RULES
 from generator.plan.runtime import Runtime, labels, revision_notes, runtime
-from generator.plan.sizing import Sizing, estimate
+from generator.plan.sizing import Sizing
 from generator.plan.storage import MARKER_FILE, Download, Storage, download, storage
 from generator.plan.values import Issue, Values
+from generator.plan.verify import Verify, verify
 from generator.releases import MODEL_DIR, RELEASES, KServeRelease, gpu_allocation, injected_env
-
-PROBE_PERIOD_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class Pods:
-    """What the head and worker pods are made of (KServe builds them from the runtime; target raw
-    renders them itself)."""
-
-    gpu_resource: str
-    head: Container
-    worker: Container
-    shm: str
-    env: tuple[dict[str, Any], ...]           # the user's env, TP/PP removed
-    startup_failure_threshold: int
-    worker_startup_failure_threshold: int
-    ray_wait_seconds: int
-    socket_ifname: str | None
-    node_selector: dict[str, str]
-    tolerations: tuple[dict[str, Any], ...]
-    download: Container                       # the download Job's container
-    probe_period: int = PROBE_PERIOD_SECONDS
 
 
 @dataclass(frozen=True)
@@ -61,6 +40,7 @@ class Plan:
     parallel: Parallelism
     storage: Storage
     download: Download | None
+    verify: Verify | None                     # the smoke test Job
     runtime: Runtime
     pods: Pods
     labels: dict[str, str]
@@ -70,6 +50,7 @@ class Plan:
     revision: str
     notes: tuple[str, ...]
     sizing: Sizing | None
+    refused: tuple[str, ...] = ()             # what a render would refuse (only for `llmpack plan`)
     marker_file: str = MARKER_FILE
 
     @property
@@ -121,20 +102,24 @@ def plan(merged: Merged, release: str, context: str = "", roots: tuple[Path, Pat
     found, more = storage(values, kserve, parallel.workers)
     pods, pod_issues = _pods(values, parallel)
     run, run_notes, run_issues = runtime(values, kserve)
+    smoke, smoke_issues = verify(values, parallel, run.image)
     own_labels, label_issues = labels(values, release)
-    issues += [*more, *pod_issues, *[i for rule in RULES for i in rule(values, kserve)], *run_issues, *label_issues]
-    fit, fit_issues, fit_notes = (None, [], []) if issues else \
-        estimate(values, parallel, pods.shm, merged.locate(("model", "architecture")), roots,
-                 errors=capacity_errors)
+    issues += [*more, *pod_issues, *[i for rule in RULES for i in rule(values, kserve)], *run_issues, *smoke_issues,
+               *label_issues, *identity(merged, values, roots[1])]
+    sized, fit_issues, fit_notes = (None, [], []) if issues else \
+        fit(values, parallel, pods, found, merged.locate(("model", "architecture")), roots)
+    refused = () if capacity_errors else tuple(message for _, message in fit_issues)   # `llmpack plan` shows them
+    fit_issues = fit_issues if capacity_errors else []
     if issues or fit_issues:
         raise ValuesError(_problems(merged, [*issues, *fit_issues]), context)
     _same_as_kserve(parallel)
     custom_gpus = gpu_resource(values)[1]
     return Plan(release, values.name, values.namespace, values.target, kserve, values.kubernetes_version, parallel,
-                found, download(values, values.name, found, values.download.image or run.image), run, pods,
+                found, download(values, values.name, found, values.download.image or run.image), smoke, run, pods,
                 own_labels, kserve.annotations(custom_gpus), values.gitops["argocd"]["enabled"], values.model.id,
                 values.model.revision,
-                (*parallel.notes, *fit_notes, *run_notes, *revision_notes(values)), fit)
+                (*parallel.notes, *fit_notes, *cluster_defaults(merged, values), *run_notes, *revision_notes(values)),
+                sized, refused)
 
 
 def _pods(values: Values, parallel: Parallelism) -> tuple[Pods, list[Issue]]:

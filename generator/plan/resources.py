@@ -7,6 +7,7 @@ Quantities are written the way the API server returns them, so GitOps never sees
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from generator import quantity
@@ -15,6 +16,27 @@ from generator.plan.values import Issue, Values
 from generator.releases import KNOWN_GPU_RESOURCES
 
 Container = dict[str, dict[str, str]]       # {"requests": {...}, "limits": {...}}, canonical
+PROBE_PERIOD_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Pods:
+    """What the head and worker pods are made of (KServe builds them from the runtime; target raw
+    renders them itself)."""
+
+    gpu_resource: str
+    head: Container
+    worker: Container
+    shm: str
+    env: tuple[dict[str, Any], ...]           # the user's env, TP/PP removed
+    startup_failure_threshold: int
+    worker_startup_failure_threshold: int
+    ray_wait_seconds: int
+    socket_ifname: str | None
+    node_selector: dict[str, str]
+    tolerations: tuple[dict[str, Any], ...]
+    download: Container                       # the download Job's container
+    probe_period: int = PROBE_PERIOD_SECONDS
 
 
 def gpu_resource(values: Values) -> tuple[str, tuple[str, ...], list[Issue]]:

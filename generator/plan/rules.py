@@ -10,26 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from generator.names import DNS_1123_LABEL, MAX_ISVC_NAME, is_label
 from generator.plan.values import Issue, Values
 from generator.releases import KServeRelease
 
 Rule = Callable[[Values, KServeRelease], Iterator[Issue]]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-IMAGE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-                   r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?")
 SERVER_ARGS = ("--tensor-parallel-size", "--tensor_parallel_size", "--pipeline-parallel-size",
                "--pipeline_parallel_size", "--model_dir", "--model-dir", "--model_name", "--model-name")
-
-
-def names(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
-    if not is_label(values.name, MAX_ISVC_NAME):
-        yield ("name",), (f"InferenceService name {values.name!r} must be at most {MAX_ISVC_NAME} characters of "
-                          "a-z, 0-9 and '-', start with a letter and end with a letter or digit (KServe builds "
-                          "63-character pod labels from it: isvc.NAME-predictor-worker)")
-    if len(values.namespace) > 63 or not DNS_1123_LABEL.fullmatch(values.namespace):
-        yield ("namespace",), (f"namespace {values.namespace!r} must be a DNS-1123 label (a-z, 0-9, '-', at most "
-                               "63 characters)")
 
 
 def model_format(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
@@ -61,9 +48,12 @@ def env_without_control_characters(values: Values, kserve: KServeRelease) -> Ite
 
 
 def pinned_images(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
-    for path, image in ((("runtime", "image"), values.runtime_image), (("download", "image"), values.download.image)):
-        if image is not None and (not IMAGE.fullmatch(image) or image.endswith(":latest")
-                                  or not (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image)):
+    """The schema checks the shape of an image reference; a tag (not latest) or digest must pin it."""
+    images = (("runtime", "image"), values.runtime_image), (("download", "image"), values.download.image), \
+        (("verify", "image"), values.verify.image)
+    for path, image in images:
+        if image is not None and (image.endswith(":latest") or not (":" in image.rsplit("/", 1)[-1]
+                                                                    or "@sha256:" in image)):
             yield path, "must be a pinned image reference: REPOSITORY:TAG (not latest) or REPOSITORY@sha256:DIGEST"
 
 
@@ -92,11 +82,20 @@ def raw_target(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
                                         "modelcar support)")
 
 
+def llmpack_image_is_yours(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
+    if values.runtime_flavor == "llmpack" and values.runtime_image is None:
+        yield ("runtime", "flavor"), ("runtime.flavor llmpack runs llmpack's runtime image, which you build from "
+                                      "vllm-runtime/ and push to your registry (none is published): set "
+                                      "runtime.image to it (REGISTRY/IMAGE@sha256:...), or use runtime.flavor kserve "
+                                      "(KServe's published image with llmpack's scripts)")
+
+
 def args_need_own_runtime(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
     if not values.runtime_create and values.model.args:
         yield ("model", "args"), ("server arguments need the bundle's own runtime (runtime.create: true); a "
                                   "cluster runtime's command would be replaced by them")
 
 
-RULES: tuple[Rule, ...] = (names, model_format, server_args_owned_by_llmpack, env_without_control_characters,
-                           pinned_images, one_head, gitops_sources, raw_target, args_need_own_runtime)
+RULES: tuple[Rule, ...] = (model_format, server_args_owned_by_llmpack, env_without_control_characters,
+                           pinned_images, one_head, gitops_sources, raw_target, llmpack_image_is_yours,
+                           args_need_own_runtime)

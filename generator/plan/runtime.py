@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from generator.names import is_subdomain, label_problem
+from generator.names import label_problem
 from generator.plan.values import Issue, Values
 from generator.releases import KServeRelease
 
@@ -41,8 +41,6 @@ def _name(values: Values) -> tuple[str, list[Issue]]:
     if not values.runtime_create and not declared:
         issues.append((("runtime", "create"), "runtime.name is required when runtime.create is false: it names "
                        "the cluster's (Cluster)ServingRuntime to use"))
-    if declared and not is_subdomain(declared):
-        issues.append((("runtime", "name"), f"runtime name {declared!r} is not a valid object name"))
     return str(declared or f"{values.name}-runtime"), issues
 
 

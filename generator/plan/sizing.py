@@ -9,6 +9,7 @@ render notes. A model neither names is unknown: its capacity is not checked, and
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from collections.abc import Mapping
@@ -17,11 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from generator import capacity, quantity
-from generator.errors import Location
+from generator import capacity, files, quantity
+from generator.errors import FileError, Location
 from generator.load import Path_
-from generator.plan.parallelism import Parallelism
-from generator.plan.values import Issue, Values
 
 MODELS_DIR = "models"          # below the chart: NAME.json for `model.architecture: NAME`
 INDEX: Final = "index.json"    # in MODELS_DIR: Hugging Face model ids -> NAME
@@ -76,27 +75,41 @@ def _parameters(arch: capacity.Architecture) -> str:
     return f"{total}, {capacity.active_parameter_count(arch) / 1e9:.2f} B active"
 
 
-def layouts_report(fit: Sizing, fitting: int = 3) -> list[str]:
-    """The smallest layouts on the chosen GPU (with why smaller ones fail), then on every other GPU."""
+@dataclass(frozen=True)
+class Layouts:
+    """What `llmpack plan` shows: the smallest layouts on the chosen GPU (with why smaller ones fail),
+    and the smallest that fits on every other GPU type (None: none in MAX_PODS pods)."""
+
+    ceiling: int                                    # the most GPUs one pod can have
+    chosen: tuple[capacity.Candidate, ...]
+    none_fits: bool
+    others: tuple[tuple[capacity.GpuType, capacity.Candidate | None], ...]
+
+
+def layouts(fit: Sizing, fitting: int = 3) -> Layouts:
     ceiling = capacity.gpus_per_node(fit.gpu, fit.gpus_per_node)
     search = capacity.smallest_layouts(fit.architecture, fit.gpu, fit.settings, ceiling)
-    lines = [f"smallest layouts on {fit.gpu.name} (TP 1-{ceiling} GPUs per pod, PP 1-{capacity.MAX_PODS} pods):"]
-    shown = 0
+    chosen: list[capacity.Candidate] = []
     for candidate in search.candidates:
-        if shown >= fitting:
+        if sum(c.fits for c in chosen) >= fitting:
             break
         if candidate.fits or search.smallest is None or candidate.layout.gpus <= search.smallest.gpus:
-            lines.append(f"  {candidate}")
-            shown += candidate.fits
-    if search.smallest is None:
+            chosen.append(candidate)
+    others = tuple((gpu, next((c for c in capacity.smallest_layouts(fit.architecture, gpu, fit.settings).candidates
+                               if c.fits), None))
+                   for name, gpu in capacity.GPU_TYPES.items() if name != fit.gpu.name)
+    return Layouts(ceiling, tuple(chosen), search.smallest is None, others)
+
+
+def layouts_report(fit: Sizing, fitting: int = 3) -> list[str]:
+    found = layouts(fit, fitting)
+    lines = [f"smallest layouts on {fit.gpu.name} (TP 1-{found.ceiling} GPUs per pod, PP 1-{capacity.MAX_PODS} pods):",
+             *(f"  {candidate}" for candidate in found.chosen)]
+    if found.none_fits:
         lines.append("  none fits: more or larger GPUs, a shorter vllm.maxModelLen or a smaller dtype")
     lines.append("smallest layout on other GPUs:")
-    for name, gpu in capacity.GPU_TYPES.items():
-        if name == fit.gpu.name:
-            continue
-        other = capacity.smallest_layouts(fit.architecture, gpu, fit.settings)
-        best = next((str(c) for c in other.candidates if c.fits), None)
-        lines.append(f"  {name:<10} {best or f'none fits in {capacity.MAX_PODS} pods of {gpu.max_per_node} GPUs'}")
+    for gpu, best in found.others:
+        lines.append(f"  {gpu.name:<10} {best or f'none fits in {capacity.MAX_PODS} pods of {gpu.max_per_node} GPUs'}")
     return lines
 
 
@@ -163,7 +176,8 @@ def architecture(value: Any, where: Location | None, project_root: Path, chart_r
             return capacity.Architecture.from_values(value)
         if str(value) == Path(INDEX).stem:
             return f"no such model config: {value} (the index of the shipped models)"
-        return _from_config(_config_path(str(value), where, project_root, chart_root).resolve())
+        path = _config_path(str(value), where, project_root, chart_root)
+        return _from_config(files.resolved(path) or path)
     except FileNotFoundError as err:
         return f"no such model config: {err.filename}"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -175,9 +189,11 @@ def architecture(value: Any, where: Location | None, project_root: Path, chart_r
 @lru_cache(maxsize=64)
 def _from_config(path: Path) -> capacity.Architecture | str:
     """Read once per process: a fleet's releases mostly name the same few models."""
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        return f"{path} is larger than a config.json can be"
-    return capacity.Architecture.from_config(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        text = files.read_text(path, str(path), limit=MAX_CONFIG_BYTES, what="config.json")
+    except FileError as err:   # through the boundary: a FIFO, /dev/zero or a link loop is refused, never read
+        return f"no such model config: {path}" if err.code == errno.ENOENT else f"model config {err}"
+    return capacity.Architecture.from_config(json.loads(text))
 
 
 def _is_name(value: str) -> bool:
@@ -265,31 +281,3 @@ ERROR_PATHS: dict[str, Path_] = {
     "node-cpu": ("model", "resources", "requests", "cpu"),
     "node-memory": ("model", "resources", "requests", "memory"),
 }
-
-
-def estimate(values: Values, parallel: Parallelism, shm: str, where: Location | None, roots: tuple[Path, Path], *,
-             errors: bool) -> tuple[Sizing | None, list[Issue], list[str]]:
-    """The estimate of the chosen layout, its errors located at the value to change (or, with
-    `errors` False, kept as notes for `llmpack plan`), and its warnings as notes."""
-    gpu, named = gpu_type(values.gpu.raw), values.model.architecture
-    if named is None or gpu is None:
-        return None, [], ["capacity not checked: set model.architecture and gpu.type (or gpu.memory)"]
-    arch = architecture(named, where, *roots)
-    if isinstance(arch, str):
-        return None, [(("model", "architecture"), arch)], []
-    fit = check(arch, gpu, settings(values.vllm), parallel.tensor, parallel.pipeline, shm)
-    issues: list[Issue] = []
-    notes = []
-    for problem in fit.report.errors:
-        path = parallel.tensor_from if problem.code in TP_ERRORS else \
-            parallel.pipeline_from if problem.code == "pipeline-stages" else ERROR_PATHS[problem.code]
-        model = named if isinstance(named, str) else "the model"
-        if errors:
-            issues.append((path, f"{problem.message} ({model} on {gpu.name}, TP {parallel.tensor} x PP "
-                           f"{parallel.pipeline}; `llmpack plan` lists layouts that fit)"))
-        else:
-            notes.append(f"capacity: {problem.message}")
-    return fit, issues, notes + [f"capacity: {w.message}" for w in fit.report.warnings]
-
-
-TP_ERRORS = ("attention-heads", "kv-heads", "node-gpus")

@@ -75,6 +75,16 @@ class Download:
 
 
 @dataclass(frozen=True)
+class Verify:
+    enabled: bool
+    wait_seconds: int
+    max_latency_seconds: int
+    max_tokens: int
+    image: str | None
+    resources: Resources
+
+
+@dataclass(frozen=True)
 class Values:
     name: str
     namespace: str
@@ -101,6 +111,7 @@ class Values:
     download: Download
     node_selector: dict[str, str]
     tolerations: tuple[dict[str, Any], ...]
+    verify: Verify
     gitops: dict[str, Any]         # environment-wide; gitops.py reads it
 
     @classmethod
@@ -125,7 +136,7 @@ class Values:
             download=_download(download),
             node_selector=dict(scheduling.get("nodeSelector") or {}),
             tolerations=tuple(scheduling.get("tolerations") or ()),
-            gitops=data["gitops"],
+            verify=_verify(data["verify"]), gitops=data["gitops"],
         )
 
 
@@ -145,3 +156,8 @@ def _download(download: dict[str, Any]) -> Download:
         backoff_limit=download.get("backoffLimit", 3),
         resources=download.get("resources") or {},
     )
+
+
+def _verify(verify: dict[str, Any]) -> Verify:
+    return Verify(verify["enabled"], verify["waitSeconds"], verify["maxLatencySeconds"], verify["maxTokens"],
+                  verify.get("image"), verify["resources"])

@@ -46,8 +46,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Ray takes seconds to start on a quiet machine and minutes on a loaded 2-core one: every bounded wait
+# allows PATIENCE times what its test names. Only a failing run waits longer for it.
+PATIENCE = 3
+
+
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    """Call `check` until it returns something truthy; fail the test after PATIENCE x `timeout` seconds."""
+    timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -1,0 +1,149 @@
+"""The schema check of a bundle while it renders (check stage): kubeconform over every object.
+
+Objects are grouped per (KServe release when the release has KServe kinds, Kubernetes version);
+the GitOps objects join the core ones. As soon as a release is rendered, each of its objects is
+looked up in the verdict cache (verdicts.py); the others go to a kubeconform run of their schema
+set, started at the first of them, which validates them on the other core while the next
+releases render. `finish` adds the environment's objects, waits for the runs and reports, per
+group, what it validated against. Nothing is reported before `finish`: a problem the other
+checks find comes first, and a missing tool or CRD source is said only if there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from generator import layout
+from generator.errors import Finding, LlmpackError
+
+if TYPE_CHECKING:      # the check's modules are imported when it runs: --no-crd-check does without them
+    from pathlib import Path
+    from types import TracebackType
+
+    from generator import kubeconform, verdicts
+    from generator.crds import SchemaSources
+    from generator.plan import Plan
+    from generator.render import RenderedFile
+    from generator.schemas import SchemaSet
+
+Key = tuple[str | None, str]      # (KServe patch or None, Kubernetes version)
+
+
+class SchemaCheck(Protocol):
+    """check.SchemaCheck: where schemas come from and where to look for kubeconform."""
+
+    @property
+    def sources(self) -> SchemaSources: ...
+
+    @property
+    def tool_roots(self) -> tuple[Path, ...]: ...
+
+
+@dataclass
+class _Group:
+    api_groups: set[str] = field(default_factory=set)
+    # (display path, the cached verdict or None, the schema set's identity and the index in its run)
+    slots: list[tuple[str, kubeconform.Verdict | None, tuple[str, int]]] = field(default_factory=list)
+
+
+class Validation:
+    """kubeconform over a bundle's objects, fed release by release (`schemas` None: no schema check)."""
+
+    def __init__(self, out_dir: str, schemas: SchemaCheck | None) -> None:
+        self.out, self.schemas = out_dir, schemas
+        self.groups: dict[Key, _Group] = {}
+        self.sets: dict[tuple[Key, frozenset[str]], SchemaSet] = {}
+        self.runs: dict[str, kubeconform.Run] = {}        # by schema set identity
+        self.stores: dict[str, verdicts.Store] = {}
+        self.binary: Path | None = None
+        self.failed: LlmpackError | None = None
+
+    def __enter__(self) -> Validation:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        for run in self.runs.values():
+            run.stop()
+
+    def add(self, plan: Plan, files: Sequence[RenderedFile]) -> None:
+        """The files of one release, just rendered."""
+        objects = [f for f in files if f.key is not None]
+        kserve = any(layout.KINDS[f.key[0]].kserve for f in objects if f.key is not None)
+        self._add((plan.kserve.patch if kserve else None, plan.kubernetes_version), objects)
+
+    def _add(self, key: Key, objects: Sequence[RenderedFile]) -> None:
+        if self.schemas is None or self.failed is not None or not objects:
+            return
+        group = self.groups.setdefault(key, _Group())
+        group.api_groups |= {f.api_version.rpartition("/")[0] for f in objects}
+        try:
+            found = self._set(key, group.api_groups)
+            binary, store = self._binary(), self._store(found)
+        except LlmpackError as err:      # said by finish, if nothing else is wrong
+            self.failed = err
+            return
+        for f in objects:
+            verdict = store.get(f.text)
+            if verdict is None and found.identity not in self.runs:
+                from generator.kubeconform import Run
+
+                self.runs[found.identity] = Run(binary, found)
+            index = self.runs[found.identity].send(f.text) if verdict is None else -1
+            group.slots.append((f"{self.out}/{f.path}", verdict, (found.identity, index)))
+
+    def _set(self, key: Key, api_groups: set[str]) -> SchemaSet:
+        assert self.schemas is not None
+        wanted = (key, frozenset(api_groups))
+        if wanted not in self.sets:
+            from generator.schemas import schema_set
+
+            self.sets[wanted] = schema_set(self.schemas.sources, key[0], key[1], api_groups)
+        return self.sets[wanted]
+
+    def _binary(self) -> Path:
+        assert self.schemas is not None
+        if self.binary is None:
+            from generator.kubeconform import find
+
+            self.binary = find(*self.schemas.tool_roots, cache=self.schemas.sources.cache,
+                                           progress=self.schemas.sources.progress)
+        return self.binary
+
+    def _store(self, found: SchemaSet) -> verdicts.Store:
+        assert self.schemas is not None
+        if found.identity not in self.stores:
+            from generator.verdicts import store
+
+            self.stores[found.identity] = store(self._binary(), found, self.schemas.sources.cache)
+        return self.stores[found.identity]
+
+    def finish(self, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> tuple[list[Finding], list[str]]:
+        """Add the environment's objects (GitOps), wait for kubeconform; the findings and, per group,
+        what it validated against."""
+        releases = {plan.release for plan in plans}
+        environment = [f for f in files if f.key is not None and f.path.split("/", 1)[0] not in releases]
+        if environment and plans:
+            self._add((None, plans[0].kubernetes_version), environment)
+        if self.failed is not None:
+            raise self.failed
+        results = {identity: run.results() for identity, run in self.runs.items()}
+        for identity, run in self.runs.items():
+            for text, result in zip(run.texts, results[identity], strict=True):
+                self.stores[identity].put(text, result)
+        for store in self.stores.values():
+            store.save()
+        from generator.schemas import core_origin
+
+        findings: list[Finding] = []
+        summary: list[str] = []
+        for key, group in sorted(self.groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+            for display, verdict, (identity, index) in group.slots:
+                problems = results[identity][index] if verdict is None else verdict
+                findings += [Finding(display, path, message) for path, message in problems]
+            origins = self._set(key, group.api_groups).origins
+            summary.append(f"{len(group.slots)} objects against Kubernetes {key[1]} ({core_origin()})"
+                           + "".join(f", {origin}" for origin in origins))
+        return findings, summary
