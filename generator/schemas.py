@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import crds, sharing
+from generator import crds, sharing, stamp
 from generator.crds import SchemaSources
 from generator.digests import Memo
 from generator.errors import ToolError
@@ -169,7 +169,9 @@ def core_schemas(cache: Path, kubernetes_version: str) -> Path:
     key = _digest(cache, _record(package), CONVERTER_VERSION, _package_version(), folder)
     target = cache / "schemas" / f"core-{key}"
     if not (target / folder / "_definitions.json").is_file():
-        _publish(target, {f"{folder}/{name}": json.dumps(doc) for name, doc in _core_documents(source).items()})
+        with stamp.unseen():     # named by the package's RECORD (an input): its files are not
+            docs = _core_documents(source)
+        _publish(target, {f"{folder}/{name}": json.dumps(doc) for name, doc in docs.items()})
     return target
 
 

@@ -1,10 +1,9 @@
 """The no-op render: when nothing a render read has changed since it last wrote or confirmed
 rendered/ENV/, and those files are as it left them, say so without rendering (commands.render).
 
-A render records what it reads while it runs (a Python audit hook sees every file it opens for
-reading, every folder it lists, every program it starts; `sys.audit("llmpack.input", path)` and
-`sys.audit("llmpack.probe", path)` name what is read without opening it, or only looked at), plus
-every module it imported (llmpack's code and its libraries' files), the folders whose entries
+A render records what it reads while it runs (recorder.py: every file it opens for reading,
+every folder it lists, every program it starts, what it names as read or looked at), plus every
+module it imported (llmpack's code and its libraries' files), the folders whose entries
 decide which files are read (CRD folders, kubeconform's candidates), and then keeps, in the
 project's `.cache/llmpack/stamps/`, a stamp of them: each file's sha256 and stat, each folder's
 entries, each output file's sha256 and stat, and what the render printed. The stamp is named by
@@ -33,14 +32,14 @@ from typing import Any
 
 import generator
 from generator.digests import SETTLED_NS, State, digest, state, write_atomic
+from generator.recorder import Recorder, unseen
+
+__all__ = ["Recorder", "answer", "find_root", "save", "unseen"]
 
 FORMAT = 1
 ENVIRON = ("HOME", "XDG_CACHE_HOME", "PATH", "GOPROXY", "PYTHONPATH")
 STAMPS = Path(".cache") / "llmpack" / "stamps"
 KEPT = 32
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_ACTIVE: list[Recorder] = []    # the recorders the (process-wide, permanent) audit hook feeds
-_HOOKED: list[bool] = []
 
 
 def find_root(start: Path) -> Path | None:
@@ -97,13 +96,13 @@ class _Check:
         self.refreshed = False
 
     def holds(self, stamp: dict[str, Any]) -> bool:
-        return (all(self.same(Path(p), entry) for p, entry in stamp["files"].items())
-                and all(_listing(Path(p)) == names for p, names in stamp["listings"].items())
-                and all(_kind(Path(p)) == found for p, found in stamp["probes"].items())
-                and all(self.same_tree(Path(folder), files) for folder, files in stamp["outputs"].items())
-                and not any(_leftovers(Path(folder), prefix) for folder, prefix in stamp["clean"].items()))
+        return (all(self.same(p, entry) for p, entry in stamp["files"].items())
+                and all(_listing(p) == names for p, names in stamp["listings"].items())
+                and all(_kind(p) == found for p, found in stamp["probes"].items())
+                and all(self.same_tree(folder, files) for folder, files in stamp["outputs"].items())
+                and not any(_leftovers(folder, prefix) for folder, prefix in stamp["clean"].items()))
 
-    def same(self, path: Path, entry: list[Any]) -> bool:
+    def same(self, path: str, entry: list[Any]) -> bool:
         found = state(path)
         if found is None:
             return False
@@ -116,70 +115,9 @@ class _Check:
             self.refreshed = True
         return True
 
-    def same_tree(self, folder: Path, files: dict[str, list[Any]]) -> bool:
-        return set(_tree(folder)) == set(files) and all(self.same(folder / rel, e) for rel, e in files.items())
-
-
-class Recorder:
-    """What a render reads, seen through an audit hook while the recorder is entered."""
-
-    def __init__(self, start: Path, invocation: Mapping[str, Any]) -> None:
-        self.start, self.invocation = start, invocation
-        self.start_ns = time.time_ns()
-        self.seen: dict[str, State | None] = {}       # file or folder read -> its stat when first read
-        self.folders: set[str] = set()
-        self.probes: set[str] = set()
-        self.trees: list[Path] = []
-
-    def look(self, *, probes: Iterable[Path] = (), trees: Iterable[Path] = ()) -> None:
-        """Also record the kind of `probes` (only looked at) and every folder below `trees`."""
-        self.probes |= {os.path.abspath(p) for p in probes}
-        self.trees += trees
-
-    def __enter__(self) -> Recorder:
-        if not _HOOKED:
-            sys.addaudithook(_hook)
-            _HOOKED.append(True)
-        _ACTIVE.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _ACTIVE.remove(self)
-
-    def note(self, event: str, args: tuple[Any, ...]) -> None:
-        target = _target(event, args)
-        if target is None:
-            return
-        path = os.path.abspath(os.fsdecode(target))
-        if path.endswith(".pyc"):
-            return
-        if event == "llmpack.probe":
-            self.probes.add(path)
-            return
-        if event in ("os.listdir", "os.scandir"):
-            self.folders.add(path)
-        self.seen.setdefault(path, state(path))
-
-
-def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if _ACTIVE and event in _EVENTS:
-        _ACTIVE[-1].note(event, args)
-
-
-_EVENTS = frozenset({"open", "os.listdir", "os.scandir", "subprocess.Popen", "llmpack.input", "llmpack.probe"})
-
-
-def _target(event: str, args: tuple[Any, ...]) -> Any:
-    """The path an event reads (None: it writes, or names no path)."""
-    if event == "open":
-        path, mode, flags = args
-        writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & _WRITE_FLAGS)
-        return None if writes or isinstance(path, int) else path
-    if event in ("os.listdir", "os.scandir"):
-        return "." if args[0] is None else None if isinstance(args[0], int) else args[0]
-    if event == "subprocess.Popen":
-        return args[0] or (args[1][0] if args[1] else None)
-    return args[0]
+    def same_tree(self, folder: str, files: dict[str, list[Any]]) -> bool:
+        return set(_tree(folder)) == set(files) and \
+            all(self.same(os.path.join(folder, rel), e) for rel, e in files.items())
 
 
 def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, str]], lines: list[str],
@@ -235,7 +173,7 @@ def _inputs(seen: Mapping[str, State | None], folders: set[str], start_ns: int
         elif start_ns - max(before[3], before[4]) <= SETTLED_NS:
             return None
         elif path in folders or os.path.isdir(path):
-            listings[path] = _listing(Path(path))
+            listings[path] = _listing(path)
         else:
             files[path] = [*before, digest(path), True]
     return files, listings, missing
@@ -279,18 +217,18 @@ def _kind(path: Path | str) -> str:
     return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
-def _listing(folder: Path) -> list[str] | None:
+def _listing(folder: Path | str) -> list[str] | None:
     try:
         return sorted(os.listdir(folder))
     except OSError:
         return None
 
 
-def _tree(folder: Path) -> list[str]:
+def _tree(folder: Path | str) -> list[str]:
     """Everything below `folder` but folders, by relative path."""
     return [os.path.relpath(os.path.join(top, entry), folder)
             for top, _, names in os.walk(folder) for entry in names]
 
 
-def _leftovers(folder: Path, prefix: str) -> bool:
+def _leftovers(folder: Path | str, prefix: str) -> bool:
     return any(entry.startswith(prefix) for entry in _listing(folder) or [])

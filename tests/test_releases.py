@@ -79,3 +79,20 @@ def test_kserve_gpu_allocation(total: int, head: int, worker: int, expected: tup
 def test_kserve_gpu_allocation_rejects_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="InvalidGPUAllocation"):
         gpu_allocation(5, 1, 3)
+
+
+def test_a_known_upstream_bug_is_a_render_warning_with_the_way_out(make_project: ProjectFactory) -> None:
+    notes = build(make_project('kserve: {version: "0.20"}'), "test").plans[0].notes
+    assert notes[0] == ("KServe 0.20.0 has kserve/kserve#6113: the controller deletes the worker Deployment and the "
+                        "head/worker Services on every reconcile, so the Ray cluster never forms; use KServe 0.19 "
+                        '(kserve.version: "0.19")')
+    assert not any("kserve/kserve#" in n for n in build(make_project(""), "test").plans[0].notes)
+
+
+def test_the_examples_and_the_chart_use_a_release_without_known_bugs() -> None:
+    from generator.project import Project
+    from helpers import REPO
+
+    for env in ("dev", "staging", "prod"):
+        for planned in build(Project.at(REPO), env).plans:
+            assert not planned.kserve.known_bugs, (env, planned.kserve.patch)

@@ -115,7 +115,7 @@ def test_validate_reports_a_valid_environment(schema_cache: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "rendered/prod: 12 objects in 2 release(s) are valid"
-    assert lines[1].startswith("  validated ") and "KServe 0.20.0 CRDs from " in done.stdout, done.stdout
+    assert lines[1].startswith("  validated ") and "KServe 0.19.0 CRDs from " in done.stdout, done.stdout
 
 
 def test_missing_kubeconform_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

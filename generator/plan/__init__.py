@@ -19,7 +19,7 @@ from generator.plan.fit import cluster_defaults, fit, identity
 from generator.plan.parallelism import Parallelism, parallelism
 from generator.plan.resources import PROBE_PERIOD_SECONDS, Pods, container, gpu_resource, shm
 from generator.plan.rules import RULES
-from generator.plan.runtime import Runtime, labels, revision_notes, runtime
+from generator.plan.runtime import Runtime, known_bugs, labels, revision_notes, runtime
 from generator.plan.sizing import Sizing
 from generator.plan.storage import MARKER_FILE, Download, Storage, download, storage
 from generator.plan.values import Issue, Values
@@ -118,7 +118,8 @@ def plan(merged: Merged, release: str, context: str = "", roots: tuple[Path, Pat
                 found, download(values, values.name, found, values.download.image or run.image), smoke, run, pods,
                 own_labels, kserve.annotations(custom_gpus), values.gitops["argocd"]["enabled"], values.model.id,
                 values.model.revision,
-                (*parallel.notes, *fit_notes, *cluster_defaults(merged, values), *run_notes, *revision_notes(values)),
+                (*known_bugs(kserve), *parallel.notes, *fit_notes, *cluster_defaults(merged, values), *run_notes,
+                 *revision_notes(values)),
                 sized, refused)
 
 

@@ -71,6 +71,12 @@ def labels(values: Values, release: str) -> tuple[dict[str, str], list[Issue]]:
     return found, issues
 
 
+def known_bugs(kserve: KServeRelease) -> list[str]:
+    """The upstream bugs a bundle for this release meets (releases.py), each with the way out."""
+    return [f"KServe {kserve.patch} has kserve/kserve#{bug.issue}: {bug.summary}; {bug.way_out}"
+            for bug in kserve.known_bugs]
+
+
 def revision_notes(values: Values) -> list[str]:
     notes = []
     if not re.fullmatch(r"[0-9a-f]{40}", values.model.revision):
