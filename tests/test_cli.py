@@ -21,7 +21,7 @@ def test_render_writes_the_bundle_and_reports_the_topology(make_project: Project
     project = make_project("")
     done = llmpack("-C", str(project.root), "render", "--env", "test")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == ("huggingface-llama3: huggingface-llama3 in llm-serving, KServe 0.20 "
+    assert done.stdout.splitlines()[0] == ("huggingface-llama3: huggingface-llama3 in llm-serving, KServe 0.19 "
                                            "(kserve): 2 pod(s) x 1 GPU = 2 nvidia.com/gpu")
     assert done.stdout.splitlines()[-1] == "wrote rendered/test/ (11 files)"
     again = llmpack("-C", str(project.root), "render", "--env", "test", "-q")

@@ -15,7 +15,8 @@ PACKAGE = REPO / "generator"
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 40
 # The layers, bottom first: a module imports only from its own layer or below (and never in a cycle).
 LAYERS = [
-    {"__init__", "tokens", "errors", "files", "names", "quantity", "emit", "releases", "digests", "sharing", "stamp", "recorder"},
+    {"__init__", "tokens", "errors", "files", "names", "quantity", "emit", "releases",
+     "digests", "sharing", "stamp", "recorder"},
     {"layout", "load", "compiled_schema", "fetch", "capacity", "templatecache"},
     {"merge", "secrets", "crds"},
     {"validate", "project", "schemas", "kubeconform", "verdicts"},

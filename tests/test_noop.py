@@ -44,6 +44,7 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shutil.copytree(REPO / "charts", roots[kind] / "charts")
         shutil.copytree(REPO / "schemas", roots[kind] / "schemas")
     shutil.copytree(crd_dir() / "kserve" / "v0.20.0", roots["crd"] / "crds" / "kserve" / "v0.20.0")
+    (roots["crd"] / "overlays" / "test" / "values.yaml").write_text('kserve: {version: "0.20"}\n')
     (roots["code"] / "llmpack_plugin.py").write_text("VALUE = 1\n")
     for kind in ("crd", "tool"):
         script = roots[kind] / "kubeconform"

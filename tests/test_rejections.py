@@ -51,7 +51,7 @@ CASES = [
      [f"{V}:4 at /model/env/0/value: KServe 0.15.0 needs a pipeline parallel size of at least 2 (head + "
       "workers) (0.15.1 and later accept 1); got 1"]),
     ("pp-zero", 'model:\n  env:\n    - {name: PIPELINE_PARALLEL_SIZE, value: "0"}\n',
-     [f"{V}:3 at /model/env/0/value: KServe 0.20 needs a pipeline parallel size of at least 1 (head + "
+     [f"{V}:3 at /model/env/0/value: KServe 0.19 needs a pipeline parallel size of at least 1 (head + "
       "workers); got 0"]),
     ("tp-zero", 'model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "0"}\n',
      [f"{V}:3 at /model/env/0/value: tensor parallel size must be at least 1; got 0"]),
