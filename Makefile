@@ -7,6 +7,7 @@
 #   make schema            copy the release and GPU tables' names into schemas/values.schema.json
 #   make fuzz              10,000 generated values files through the pipeline
 #   make bench             speed and memory of render and validation
+#   make conformance       build the real kube-apiserver and KServe managers (cached), run tests/conformance on them
 
 PYTHON ?= python3
 VENV := .venv
@@ -30,7 +31,7 @@ export LLMPACK_KUBECONFORM := $(KUBECONFORM)
 export LLMPACK_KUSTOMIZE := $(KUSTOMIZE)
 export LLMPACK_KUBE_LINTER := $(KUBE_LINTER)
 
-.PHONY: render test check lint fuzz bench golden schema setup tools prepare clean
+.PHONY: render test check lint fuzz bench golden schema setup tools prepare clean conformance
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llmpack needs Python 3.11 or newer")'
@@ -87,6 +88,13 @@ fuzz: $(VENV)/.installed
 # Speed and memory of render and validation (prints a table; times nothing in the tests).
 bench: prepare
 	$(BIN)/python bench/bench.py
+
+# etcd, kube-apiserver and one KServe manager per pinned release on 127.0.0.1 (built once, by version,
+# into .tools/control-plane), then the tests that apply every bundle to them.
+conformance: prepare
+	$(BIN)/mypy --config-file= --strict --python-version 3.11 tests/conformance
+	$(BIN)/python tools/control-plane/build all
+	$(BIN)/pytest tests/conformance
 
 schema: $(VENV)/.installed
 	$(BIN)/python tools/schema-enums

@@ -106,8 +106,8 @@ def render(args: argparse.Namespace) -> int:
                 bundle = build(project, env, extras, schemas)
                 docs = [f"# Source: {project.output}/{env}/{f.path}\n{f.text}" for f in bundle.files if f.key]
                 sys.stdout.write("---\n".join(docs))
-                for line in _validated(bundle):
-                    print(line.strip(), file=sys.stderr)
+                if not args.quiet:   # the report goes to stderr: --stdout stays a clean stream of YAML
+                    print("\n".join([*report(bundle), *_validated(bundle)]), file=sys.stderr)
             return 0
         outputs: dict[Path, dict[str, str]] = {}
         for env in envs:   # each environment is written whole or not at all
@@ -131,7 +131,7 @@ def validate(args: argparse.Namespace) -> int:
     bundle = build(project, args.env, _extras(args), _schema_check(args, project))
     objects = sum(1 for f in bundle.files if f.key is not None)
     print(f"{project.output}/{args.env}: {objects} objects in {len(bundle.plans)} release(s) are valid")
-    print("\n".join(_validated(bundle)))
+    print("\n".join([*report(bundle), *_validated(bundle)]))
     return 0
 
 

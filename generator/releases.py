@@ -80,6 +80,7 @@ class KServeRelease:
     worker_service: bool = False        # a headless NAME-workers Service (and WORKER_SVC) too
     known_bugs: tuple[KnownBug, ...] = field(default=())
     min_tensor: int = 1
+    blocked_env: tuple[str, ...] = ()   # env names the webhooks refuse in any container
 
     @property
     def image(self) -> str:
@@ -99,8 +100,12 @@ class KServeRelease:
         return found
 
 
+# 0.15.0 injects neither RAY_NODE_COUNT nor REQUEST_GPU_COUNT, and gives the workers PP (seen by `make conformance`).
+_HEAD_0150 = (PP_ENV, TP_ENV, "MODEL_NAME", "MODEL_DIR")
+_WORKER_0150 = (PP_ENV, "ISVC_NAME", "HEAD_SVC")
 _ISVC_NAME = (*HEAD_ENV, "INFERENCE_SERVICE_NAME")                      # 0.17+
 _WORKERS = (*WORKER_ENV, PP_ENV, TP_ENV, "WORKER_SVC")                    # 0.18+
+_BLOCKED = ("PYTHONPATH",)                                               # 0.19+: "not allowed for security reasons"
 _BUG_6113 = KnownBug(6113, "the controller deletes the worker Deployment and the head/worker Services on every "
                      "reconcile, so the Ray cluster never forms", "use KServe 0.19 (kserve.version: \"0.19\")")
 
@@ -108,7 +113,8 @@ RELEASES: dict[str, KServeRelease] = {r.version: r for r in (
     KServeRelease("0.15.0", "0.15.0", _kserve_crds(
         "0.15.0", "7ffb8619cb1d815dd40e21d5705502071aa0aa083e270db0d0b49ab31e7e058e", *_RUNTIMES_015),
         autoscaler_class="external", deployment_mode="RawDeployment", min_pipeline=2,
-        min_pipeline_note=" (0.15.1 and later accept 1)", oci_storage=False),
+        min_pipeline_note=" (0.15.1 and later accept 1)", oci_storage=False, head_env=_HEAD_0150,
+        worker_env=_WORKER_0150),
     KServeRelease("0.15", "0.15.2", _kserve_crds(
         "0.15.2", "43bcb3aef9c6308135ef122f48800230058b710eae98c26ff03da29940525e4e", *_RUNTIMES_015),
         deployment_mode="RawDeployment", oci_storage=False),
@@ -116,13 +122,15 @@ RELEASES: dict[str, KServeRelease] = {r.version: r for r in (
         "0.16.0", "7b57068f8bb0baa394c14bef83421a53a7be8e13335c31a4e55e32d9f549adb0", *_RUNTIMES_016)),
     KServeRelease("0.17", "0.17.0", _kserve_crds("0.17.0", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME),
     # The Go module proxy refuses v0.18.x (403): its CRDs come from --crd-dir or GitHub.
+    # 0.18.1 cannot be run here; its PYTHONPATH rule is assumed from 0.19 (refusing more is the safe side).
     KServeRelease("0.18", "0.18.1", _kserve_crds("0.18.1", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME,
-                  worker_env=_WORKERS, worker_service=True),
+                  worker_env=_WORKERS, worker_service=True, blocked_env=_BLOCKED),
     KServeRelease("0.19", "0.19.0", _kserve_crds("0.19.0", _ISVC_017, *_RUNTIMES_017), head_env=_ISVC_NAME,
-                  worker_env=_WORKERS, worker_service=True),
+                  worker_env=_WORKERS, worker_service=True, blocked_env=_BLOCKED),
     KServeRelease("0.20", "0.20.0", _kserve_crds(
         "0.20.0", "57c3bf13f77de94678bf2ae3748056ec071ad2b9e88d6a28f44fb4710758fcff", *_RUNTIMES_017),
-        head_env=_ISVC_NAME, worker_env=_WORKERS, worker_service=True, known_bugs=(_BUG_6113,)),
+        head_env=_ISVC_NAME, worker_env=_WORKERS, worker_service=True, known_bugs=(_BUG_6113,),
+        blocked_env=_BLOCKED),
 )}
 # Variables a user may not set: the controller would overwrite them (TP/PP are read, not refused).
 CONTROLLER_ENV = frozenset(name for r in RELEASES.values() for name in (*r.head_env, *r.worker_env)) - {TP_ENV, PP_ENV}

@@ -53,6 +53,9 @@ CASES = [
     ("pp-zero", 'model:\n  env:\n    - {name: PIPELINE_PARALLEL_SIZE, value: "0"}\n',
      [f"{V}:3 at /model/env/0/value: KServe 0.19 needs a pipeline parallel size of at least 1 (head + "
       "workers); got 0"]),
+    ("python-path-blocked", 'model:\n  env:\n    - {name: PYTHONPATH, value: /opt/extra}\n',
+     [f"{V}:3 at /model/env/0/name: KServe 0.19 refuses PYTHONPATH in any container (\"not allowed for security "
+      "reasons\"); remove it"]),
     ("tp-zero", 'model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "0"}\n',
      [f"{V}:3 at /model/env/0/value: tensor parallel size must be at least 1; got 0"]),
     ("tp-not-a-number", 'model:\n  env:\n    - {name: TENSOR_PARALLEL_SIZE, value: "two"}\n',

@@ -115,7 +115,18 @@ def test_validate_reports_a_valid_environment(schema_cache: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "rendered/prod: 12 objects in 2 release(s) are valid"
-    assert lines[1].startswith("  validated ") and "KServe 0.19.0 CRDs from " in done.stdout, done.stdout
+    assert lines[1].startswith("llama3-70b: llama3-70b-instruct in llm-serving, KServe 0.19 (kserve): "), done.stdout
+    assert any(line.startswith("  validated ") and "KServe 0.19.0 CRDs from " in line for line in lines), done.stdout
+
+
+@pytest.mark.parametrize("command", [("validate",), ("render", "--stdout")])
+def test_validate_and_stdout_warn_about_known_bugs(command: tuple[str, ...], schema_cache: Path) -> None:
+    """The render report (notes and known-bug warnings) is not only for renders to files."""
+    done = cli(REPO, *command, "--env", "dev", "--set", 'kserve.version="0.20"', cache=schema_cache)
+    assert done.returncode == 0, done.stderr
+    report = done.stdout if command == ("validate",) else done.stderr
+    assert "#6113" in report, report
+    assert 'use KServe 0.19 (kserve.version: "0.19")' in report, report
 
 
 def test_missing_kubeconform_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

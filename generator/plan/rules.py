@@ -47,6 +47,13 @@ def env_without_control_characters(values: Values, kserve: KServeRelease) -> Ite
                                                          "in an environment variable; remove them")
 
 
+def env_the_release_blocks(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
+    for var in values.model.env:
+        if var.name in kserve.blocked_env:
+            yield ("model", "env", var.index, "name"), (f"KServe {kserve.version} refuses {var.name} in any container "
+                                                        "(\"not allowed for security reasons\"); remove it")
+
+
 def pinned_images(values: Values, kserve: KServeRelease) -> Iterator[Issue]:
     """The schema checks the shape of an image reference; a tag (not latest) or digest must pin it."""
     images = (("runtime", "image"), values.runtime_image), (("download", "image"), values.download.image), \
@@ -97,5 +104,5 @@ def args_need_own_runtime(values: Values, kserve: KServeRelease) -> Iterator[Iss
 
 
 RULES: tuple[Rule, ...] = (model_format, server_args_owned_by_llmpack, env_without_control_characters,
-                           pinned_images, one_head, gitops_sources, raw_target, llmpack_image_is_yours,
-                           args_need_own_runtime)
+                           env_the_release_blocks, pinned_images, one_head, gitops_sources, raw_target,
+                           llmpack_image_is_yours, args_need_own_runtime)
