@@ -15,6 +15,7 @@ stored unless all files of a release are right. Nothing fetched is committed any
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -24,7 +25,6 @@ from pathlib import Path
 
 from generator import files
 from generator.errors import ToolError
-from generator.fetch import from_files, from_proxy, sha256
 from generator.releases import RELEASES, PinnedCrds
 
 ARGOCD = PinnedCrds("Argo CD v3.5.1", "argocd/v3.5.1", "github.com/argoproj/argo-cd/v3", "v3.5.1", "manifests/crds", {
@@ -161,12 +161,15 @@ def fetch(sources: SchemaSources, pinned: PinnedCrds) -> CrdFiles:
 
 def _verified(folder: Path, pinned: PinnedCrds) -> bool:
     try:
-        return all(sha256((folder / name).read_bytes()) == digest for name, digest in pinned.files.items())
+        return all(hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+                   for name, digest in pinned.files.items())
     except OSError:
         return False
 
 
 def _getters(sources: SchemaSources, pinned: PinnedCrds) -> list[tuple[str, Callable[[], dict[str, bytes]]]]:
+    from generator.fetch import from_files, from_proxy  # urllib, http and ssl: only when fetching
+
     getters: list[tuple[str, Callable[[], dict[str, bytes]]]] = [
         (f"{proxy} ({pinned.module}@{pinned.version})", lambda proxy=proxy: from_proxy(proxy, pinned))  # type: ignore[misc]
         for proxy in sources.proxies]
