@@ -67,6 +67,9 @@ def full(monkeypatch: pytest.MonkeyPatch, schema_cache: Path) -> list[str]:
 
     monkeypatch.setattr(pipeline, "render_env", counting)
     monkeypatch.setenv("LLMPACK_CACHE_DIR", str(schema_cache))
+    # The CRDs `settled` found, settled with it (without ../shared they were fetched into llmpack's cache
+    # before the wait): CRDs the first render fetched itself would be too young for a stamp.
+    monkeypatch.setenv("LLMPACK_CRD_DIR", str(crd_dir()))
     return rendered
 
 
@@ -253,7 +256,8 @@ def test_the_answer_is_what_the_full_render_printed(settled: dict[str, Path], fu
 
 def test_a_no_op_render_imports_only_the_standard_library(settled: dict[str, Path], schema_cache: Path) -> None:
     root = settled["imports"]
-    env = {**os.environ, "LLMPACK_CACHE_DIR": str(schema_cache), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "LLMPACK_CACHE_DIR": str(schema_cache), "PYTHONPATH": str(REPO),
+           "LLMPACK_CRD_DIR": str(crd_dir())}   # settled CRDs, as in `full`
     code = ("import sys; from generator.cli import main; main(sys.argv[1:]); "
             "print(sorted(m for m in sys.modules if m.startswith(('jinja2', 'yaml', 'generator'))))")
     command = [sys.executable, "-c", code, "-C", str(root), "render", "--env", "test", "-q"]
