@@ -1,7 +1,8 @@
 """`make bench`: llmpack measured against `helm template` in the same run (issue #16).
 
 Every figure is a real process on deterministic inputs in a temporary folder (bench/projects.py);
-helm renders bench/helm-peer, a chart of the same four objects written for this benchmark.
+helm renders bench/helm-peer, a chart of the same four objects written for this benchmark (its Job
+runs llmpack's download script, copied in at run time).
 llmpack is this tree's wheel installed in a virtualenv of its own (bench/install.py: no editable-
 install import hook, as a user runs it). llmpack and helm runs are interleaved (ABBA...), repeated,
 and reported as medians with their spread (lowest and highest run against the median). A Helm
@@ -52,6 +53,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_CHART = REPO / "bench" / "helm-peer"
+DOWNLOAD_SCRIPT = REPO / "charts" / "kserve-multinode" / "files" / "download.py"   # the peer's Job runs it too
 TOOLS = REPO / ".tools" / "bin"
 NO_CRD_CHECK = "--no-crd-check"        # llmpack's flag to skip the CRD schema check
 NO_CRD_CHECK_BEFORE = "--skip-kubeconform"   # its name before the rename, for older trees
@@ -92,7 +94,7 @@ class Context:
         return folder, {**self.env, "LLMPACK_CACHE_DIR": str(folder)}
 
     def helm_template(self, release: str, values: Path) -> list[str]:
-        return [str(self.helm), "template", release, str(PEER_CHART), "-f", str(values),
+        return [str(self.helm), "template", release, str(self.tmp / "helm-peer"), "-f", str(values),
                 "--namespace", projects.NAMESPACE]
 
 
@@ -325,6 +327,10 @@ def context(tmp: Path) -> Context:
     helm_home = tmp / "helm-home"
     helm_env = {**os.environ, **{f"HELM_{k}_HOME": str(helm_home / k.lower()) for k in ("CACHE", "CONFIG", "DATA")}}
     llmpack = install.installed(REPO, tmp / "llmpack")
+    peer_files = tmp / "helm-peer" / "files"   # the peer chart, with llmpack's download script in its files/
+    shutil.copytree(PEER_CHART, peer_files.parent)
+    peer_files.mkdir()
+    shutil.copy2(DOWNLOAD_SCRIPT, peer_files / "download.py")
     usage = subprocess.run([str(llmpack), "render", "--help"], env=env, capture_output=True, text=True).stdout
     return Context(tmp, llmpack, env, helm, helm_env, NO_CRD_CHECK if NO_CRD_CHECK in usage else NO_CRD_CHECK_BEFORE)
 
