@@ -15,7 +15,6 @@ stored unless all files of a release are right. Nothing fetched is committed any
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import files
+from generator.digests import Memo
 from generator.errors import ToolError
 from generator.releases import RELEASES, PinnedCrds
 
@@ -136,7 +136,7 @@ RELEASES_BY_PATCH = {release.patch: release.crds for release in RELEASES.values(
 def fetch(sources: SchemaSources, pinned: PinnedCrds) -> CrdFiles:
     """The pinned files of one release from the cache, fetched and verified first if need be."""
     target = sources.fetched / pinned.folder
-    if not _verified(target, pinned):
+    if not _verified(target, pinned, sources.cache):
         failures = []
         for name, getter in _getters(sources, pinned):
             sources.progress(f"fetching {pinned.name} CRDs from {name} ...")
@@ -146,7 +146,7 @@ def fetch(sources: SchemaSources, pinned: PinnedCrds) -> CrdFiles:
             except ToolError as err:
                 failures.append(f"{name}: {err}")
                 continue
-            _store(target, texts, pinned)
+            _store(target, texts, pinned, sources.cache)
             sources.progress(f"fetched {pinned.name} CRDs ({len(texts)} files, sha256 verified) in "
                              f"{time.monotonic() - started:.1f} s into {target}")
             break
@@ -159,12 +159,16 @@ def fetch(sources: SchemaSources, pinned: PinnedCrds) -> CrdFiles:
     return CrdFiles(tuple(target / name for name in sorted(pinned.files)), (origin,))
 
 
-def _verified(folder: Path, pinned: PinnedCrds) -> bool:
+def _verified(folder: Path, pinned: PinnedCrds, cache: Path) -> bool:
+    """Every pinned file is there with its digest (remembered by its stat, in the memo schemas.py keeps
+    of the same files: a render does not read them twice)."""
+    memo = Memo(cache / "schemas" / "digests.json")
     try:
-        return all(hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
-                   for name, digest in pinned.files.items())
+        found = all(memo.digest(folder / name) == digest for name, digest in pinned.files.items())
     except OSError:
         return False
+    memo.save()
+    return found
 
 
 def _getters(sources: SchemaSources, pinned: PinnedCrds) -> list[tuple[str, Callable[[], dict[str, bytes]]]]:
@@ -180,7 +184,7 @@ def _getters(sources: SchemaSources, pinned: PinnedCrds) -> list[tuple[str, Call
     return getters
 
 
-def _store(target: Path, texts: dict[str, bytes], pinned: PinnedCrds) -> None:
+def _store(target: Path, texts: dict[str, bytes], pinned: PinnedCrds, cache: Path) -> None:
     """Write a release's files under a temporary name, then rename the folder into place (unless
     another process stored them meanwhile)."""
     files.make_folder(target.parent, str(target.parent))
@@ -190,7 +194,7 @@ def _store(target: Path, texts: dict[str, bytes], pinned: PinnedCrds) -> None:
         files.make_folder(staging, str(target))
         for name, body in texts.items():
             files.write_new(staging / name, str(target / name), body)
-        if not _verified(target, pinned):
+        if not _verified(target, pinned, cache):
             files.remove_tree(target)
             files.rename(staging, target, str(target))
     finally:
