@@ -15,9 +15,12 @@ which of llmpack's caches were warm: converted schemas, kubeconform verdicts, co
       cache is emptied before each run), written to rendered/, vs 300 `helm template` calls written
       to files: <= 0.1x
   (b) one release, every check including the CRD schema check (--stdout), a new process, vs one helm
-      call: <= 1.5x, with every cache warm: all four verdicts are cached, so kubeconform does not run
-      (the rows below it: verdicts cold, then every cache cold)
-  (c) one release without the CRD schema check: <= 1.2x (compiled templates warm; below: cold)
+      call: <= 1.5x. First with nothing changed since the last render: the render stamp answers with
+      the stream that render printed (stamp.py; any changed input makes a full render). Then full
+      renders (the project's stamps emptied before each run), target shown too: every cache warm (all
+      four verdicts are cached, so kubeconform does not run), then verdicts cold, then every cache cold
+  (c) one release without the CRD schema check: <= 1.2x, the same way (stamp; then full renders with
+      the compiled templates warm, then cold)
   (d) no-op re-render (nothing changed, full validation): prod <= 0.1 s, 300 releases <= 0.3 s
   (e) per-release cost at 10, 100, 1000: the marginal cost from the size before, e.g.
       (T(1000) - T(100)) / 900, full validation with the verdict cache emptied, written; flat = the
@@ -149,25 +152,33 @@ def single_release(ctx: Context) -> list[Row]:
     [(name, values)] = projects.helm_values(ctx.tmp / "single-helm", 1)
     full = ctx.render(root, "one", "--stdout")
     cache, env = ctx.cache("single")
+    stamps = root / ".cache"       # the project's render stamps: emptied, every render is a full one
     helm_once = lambda: harness.run(ctx.helm_template(name, values), ctx.helm_env)  # noqa: E731
     ours = lambda *extra: lambda: harness.run([*full, *extra], env)  # noqa: E731
-    ours()()   # fills the caches
-    warm, helm_b = harness.interleaved(SMALL, ours(), helm_once)
-    verdicts, helm_v = harness.interleaved(SMALL, ours(), helm_once, before=emptied(cache / "verdicts"))
-    cold, helm_cold = harness.interleaved(SMALL, ours(), helm_once, before=emptied(cache))
+    settle()
+    ours()()   # fills the caches and keeps a stamp
+    kept, helm_k = harness.interleaved(SMALL, ours(), helm_once)
+    warm, helm_b = harness.interleaved(SMALL, ours(), helm_once, before=emptied(stamps))
+    verdicts, helm_v = harness.interleaved(SMALL, ours(), helm_once, before=emptied(stamps, cache / "verdicts"))
+    cold, helm_cold = harness.interleaved(SMALL, ours(), helm_once, before=emptied(stamps, cache))
     ours(ctx.no_crd_check)()
-    fast, helm_c = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once)
-    compile_, helm_t = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once, before=emptied(cache / "jinja"))
+    kept_c, helm_kc = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once)
+    fast, helm_c = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once, before=emptied(stamps))
+    compile_, helm_t = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once,
+                                           before=emptied(stamps, cache / "jinja"))
     python, version = harness.interleaved(SMALL, lambda: harness.run([str(ctx.llmpack.with_name("python")), "-c",
                                                                       "pass"]),
                                           lambda: harness.run([str(ctx.llmpack), "--version"]))
-    return [with_warm(versus("(b) 1 release, every check incl. CRD schemas; verdicts cached: no kubeconform run",
-                             warm, helm_b, 1.5), ALL),
+    return [with_warm(versus("(b) 1 release, every check incl. CRD schemas; nothing changed: the render stamp "
+                             "answers", kept, helm_k, 1.5), f"stamp, {ALL}"),
+            with_warm(versus("    same, a full render (no stamp); verdicts cached: no kubeconform run", warm, helm_b,
+                             1.5), ALL),
             with_warm(versus("    same, verdicts cold (kubeconform validates every object)", verdicts, helm_v, None),
                       "schemas, templates"),
             with_warm(versus("    same, every cache cold (converts the CRDs first)", cold, helm_cold, None), "none"),
-            with_warm(versus(f"(c) 1 release, all but the CRD schema check ({ctx.no_crd_check})", fast, helm_c, 1.2),
-                      "templates"),
+            with_warm(versus(f"(c) 1 release, all but the CRD schema check ({ctx.no_crd_check}); nothing changed: "
+                             "the render stamp answers", kept_c, helm_kc, 1.2), "stamp, templates"),
+            with_warm(versus("    same, a full render (no stamp)", fast, helm_c, 1.2), "templates"),
             with_warm(versus("    same, compiled templates cold", compile_, helm_t, None), "none"),
             Row("    floor: python -c pass / llmpack --version", f"{shown(python)} / {shown(version)}")]
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from generator import __version__, commands
-from generator.errors import EXIT_INVALID, EXIT_USAGE, LlmpackError
-from generator.tokens import redact
+
+TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
+
+# The start-up path (a no-op render costs little more than this module) imports neither the error
+# tree nor the redaction (generator.errors, generator.tokens: dataclasses and 30 regular expressions)
+# until a message is printed, and builds the arguments of the chosen command only.
+EXIT_INVALID, EXIT_USAGE = 1, 2   # generator.errors' exit codes
 
 DESCRIPTION = """\
 llmpack turns one small values file per environment into a validated, deterministic
@@ -59,32 +62,56 @@ Adder = Callable[[argparse.ArgumentParser], None]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(_command_named(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
     try:
         return int(args.run(args))
-    except LlmpackError as err:
-        print(f"error: {redact(str(err))}", file=sys.stderr)
-        return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception:   # a bug: the traceback is for us, and is redacted like every message
+    except Exception as err:
+        from generator.errors import LlmpackError
+        from generator.tokens import redact
+
+        if isinstance(err, LlmpackError):
+            print(f"error: {redact(str(err))}", file=sys.stderr)
+            return err.exit_code
+        import traceback
+
+        # a bug: the traceback is for us, and is redacted like every message
         print(redact(traceback.format_exc()), file=sys.stderr, end="")
         return EXIT_INVALID
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command argv names: its first word that is not an option of llmpack's own (-C DIR, --version,
+    -h). None when there is none, or it is no command: then every command's arguments are built, for
+    argparse's help and usage errors."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-C", "--project"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in {"schemas", *(c[0] for c in COMMANDS)} else None
+    return None
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse quotes bad arguments back ("unrecognized arguments: ..."): redacted like the rest."""
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        from generator.tokens import redact
+
         super()._print_message(redact(message), file)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """llmpack's parser; with `chosen`, only that command's arguments are added (the others still
+    list in --help)."""
     parser = _Parser(prog="llmpack", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"llmpack {__version__}")
@@ -94,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, run, summary, description, adders in COMMANDS:
         command = sub.add_parser(name, help=summary, description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        for add in adders:
+        for add in adders if chosen in (None, name) else ():
             add(command)
         command.set_defaults(run=run)
     schemas = sub.add_parser("schemas", help="the CRDs the schema check uses")

@@ -10,7 +10,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
 
 if TYPE_CHECKING:
     from generator.capacity import Candidate
@@ -89,39 +90,53 @@ def report(bundle: Bundle) -> list[str]:
 def render(args: argparse.Namespace) -> int:
     from generator import noop  # standard library only: a no-op render stops here
 
-    said = noop.answer(args)
-    if said is not None:
-        if said and not args.quiet:
-            print("\n".join(said))
+    kept = noop.answer(args)
+    if kept is not None:
+        _print_again(args, *kept)
         return 0
     from generator.pipeline import build, render_env
     from generator.scaffold import refresh_editor_schema
 
+    said: list[str] = []
+    stream: str | None = None     # the YAML of --stdout
+    outputs: dict[Path, dict[str, str]] = {}
     with noop.recorder(args) as recorder:
         project = _project(args)
         extras, schemas = _extras(args), _schema_check(args, project)
         envs = project.envs() if args.all else args.envs
-        if args.stdout:
-            for env in envs:
-                bundle = build(project, env, extras, schemas)
-                docs = [f"# Source: {project.output}/{env}/{f.path}\n{f.text}" for f in bundle.files if f.key]
-                sys.stdout.write("---\n".join(docs))
-                if not args.quiet:   # the report goes to stderr: --stdout stays a clean stream of YAML
-                    print("\n".join([*report(bundle), *_validated(bundle)]), file=sys.stderr)
-            return 0
-        outputs: dict[Path, dict[str, str]] = {}
         for env in envs:   # each environment is written whole or not at all
+            if args.stdout:
+                docs, lines = _stream(build(project, env, extras, schemas), project.output, first=not stream)
+                sys.stdout.write(docs)
+                if not args.quiet:   # the report goes to stderr: --stdout stays a clean stream of YAML
+                    print("\n".join(lines), file=sys.stderr)
+                stream, said = (stream or "") + docs, [*said, *lines]
+                continue
             bundle, changed = render_env(project, env, extras, schemas)
             lines, where, count = [*report(bundle), *_validated(bundle)], f"{project.output}/{env}", len(bundle.files)
             if not args.quiet:
                 print("\n".join(lines))
                 print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
-            said = [*(said or []), *lines, f"{where}/ is up to date ({count} files)"]
+            said += [*lines, f"{where}/ is up to date ({count} files)"]
             outputs[project.root / project.output / env] = bundle.texts()
-        if refresh_editor_schema(project) and not args.quiet:
+        if not args.stdout and refresh_editor_schema(project) and not args.quiet:
             print(".llmpack/values.schema.json updated to this llmpack's schema (for editors)")
-    noop.keep(recorder, project, schemas, outputs, said or [])
+    noop.keep(recorder, project, schemas, outputs, said, stream)
     return 0
+
+
+def _stream(bundle: Bundle, output: str, *, first: bool) -> tuple[str, list[str]]:
+    """A bundle as --stdout prints it: its objects as one YAML stream, and its report."""
+    docs = "---\n".join(f"# Source: {output}/{bundle.env}/{f.path}\n{f.text}" for f in bundle.files if f.key)
+    return ("" if first else "---\n") + docs, [*report(bundle), *_validated(bundle)]
+
+
+def _print_again(args: argparse.Namespace, lines: list[str], stream: str | None) -> None:
+    """What a render printed, as its stamp kept it (the YAML on stdout and the report on stderr for --stdout)."""
+    if stream is not None:
+        sys.stdout.write(stream)
+    if lines and not args.quiet:
+        print("\n".join(lines), file=sys.stderr if args.stdout else sys.stdout)
 
 
 def validate(args: argparse.Namespace) -> int:

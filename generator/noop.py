@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from generator import stamp
 
+TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
+
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from generator.check import SchemaCheck
     from generator.project import Project
@@ -25,9 +27,10 @@ def invocation(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in sorted(vars(args).items()) if key not in ("run", "quiet")}
 
 
-def answer(args: argparse.Namespace) -> list[str] | None:
-    """The lines of the last render with these arguments, if it would change nothing; else None."""
-    return None if args.stdout else stamp.answer(args.project, invocation(args))
+def answer(args: argparse.Namespace) -> tuple[list[str], str | None] | None:
+    """What the last render with these arguments printed (its lines; the YAML stream of --stdout), if
+    nothing it read changed since (and, without --stdout, rendered/ENV is as it left it); else None."""
+    return stamp.answer(args.project, invocation(args))
 
 
 def recorder(args: argparse.Namespace) -> stamp.Recorder:
@@ -35,15 +38,16 @@ def recorder(args: argparse.Namespace) -> stamp.Recorder:
 
 
 def keep(recorder: stamp.Recorder, project: Project, schemas: SchemaCheck | None,
-         outputs: Mapping[Path, Mapping[str, str]], lines: list[str]) -> bool:
-    """Keep the stamp of a render that wrote (or found equal) `outputs` and printed `lines`."""
+         outputs: Mapping[Path, Mapping[str, str]], lines: list[str], stdout: str | None = None) -> bool:
+    """Keep the stamp of a render that wrote (or found equal) `outputs` and printed `lines` (and, for
+    --stdout, `stdout`)."""
     from generator.digests import cache_root
     from generator.project import CHART, EDITOR_SCHEMA
 
     recorder.look(probes=[project.root / CHART, project.root / EDITOR_SCHEMA],
                   trees=schemas.sources.crd_dirs if schemas is not None else ())
     cache, own = cache_root(), project.root / ".cache"
-    return stamp.save(recorder, project.root, outputs=outputs, lines=lines,
+    return stamp.save(recorder, project.root, outputs=outputs, lines=lines, stdout=stdout,
                       excluded=[cache / "schemas", cache / "verdicts", cache / "jinja", own,
                                 project.root / project.output],
                       clean=[project.root / project.output, own / "llmpack" / "staging"])

@@ -14,9 +14,12 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from generator.digests import State, state
+
+TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
+if TYPE_CHECKING:
+    from typing import Any
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _ACTIVE: list[Recorder] = []    # the recorders the (process-wide, permanent) audit hook feeds

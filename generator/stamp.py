@@ -28,11 +28,14 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import generator
 from generator.digests import SETTLED_NS, State, digest, state, write_atomic
 from generator.recorder import Recorder, unseen
+
+TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Recorder", "answer", "find_root", "save", "unseen"]
 
@@ -68,8 +71,9 @@ def name(text: str) -> str:
     return f"{value:016x}"
 
 
-def answer(start: Path, invocation: Mapping[str, Any]) -> list[str] | None:
-    """What the render printed when it last ran, if nothing it depends on changed since; else None."""
+def answer(start: Path, invocation: Mapping[str, Any]) -> tuple[list[str], str | None] | None:
+    """What the render printed when it last ran (its lines, and the YAML stream of a --stdout render),
+    if nothing it depends on changed since; else None."""
     root = find_root(start)
     if root is None:
         return None
@@ -84,7 +88,7 @@ def answer(start: Path, invocation: Mapping[str, Any]) -> list[str] | None:
         return None
     if check.refreshed:
         write_atomic(path, json.dumps(stamp))
-    return [str(line) for line in stamp["lines"]]
+    return [str(line) for line in stamp["lines"]], stamp.get("stdout")
 
 
 class _Check:
@@ -121,10 +125,11 @@ class _Check:
 
 
 def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, str]], lines: list[str],
-         excluded: Iterable[Path] = (), clean: Iterable[Path] = ()) -> bool:
+         stdout: str | None = None, excluded: Iterable[Path] = (), clean: Iterable[Path] = ()) -> bool:
     """Keep the stamp of a render that succeeded: what `recorder` saw but what is below `excluded`
     (outputs and derived caches), the imported modules and the written `outputs` (folder -> relative
-    path -> text); `clean`: folders that must hold no leftover of a killed render. No stamp (False)
+    path -> text), what it printed (`lines`; `stdout`: the YAML stream of a --stdout render, which
+    writes no file); `clean`: folders that must hold no leftover of a killed render. No stamp (False)
     when the project was found by another rule than `find_root`, or when an input changed during the
     render or too shortly before it for its stat to tell a later change."""
     if find_root(recorder.start) != root:
@@ -142,7 +147,7 @@ def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, 
     stamp = {"format": FORMAT, "asked": text, "root": str(root), "files": files, "listings": listings,
              "probes": {**{p: _kind(p) for p in recorder.probes if not p.startswith(skip)}, **missing},
              "outputs": written,
-             "clean": {str(folder): ".llmpack-" for folder in clean}, "lines": lines}
+             "clean": {str(folder): ".llmpack-" for folder in clean}, "lines": lines, "stdout": stdout}
     write_atomic(root / STAMPS / f"{name(text)}.json", json.dumps(stamp))
     _prune(root / STAMPS)
     return True
@@ -224,10 +229,19 @@ def _listing(folder: Path | str) -> list[str] | None:
         return None
 
 
-def _tree(folder: Path | str) -> list[str]:
-    """Everything below `folder` but folders, by relative path."""
-    return [os.path.relpath(os.path.join(top, entry), folder)
-            for top, _, names in os.walk(folder) for entry in names]
+def _tree(folder: Path | str, prefix: str = "") -> list[str]:
+    """Everything below `folder` but folders, by relative path (an unreadable folder holds nothing)."""
+    found: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            found += _tree(entry.path, f"{prefix}{entry.name}/")
+        else:
+            found.append(prefix + entry.name)
+    return found
 
 
 def _leftovers(folder: Path | str, prefix: str) -> bool:

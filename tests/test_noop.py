@@ -24,7 +24,7 @@ from helpers import REPO, crd_dir
 
 pytestmark = pytest.mark.xdist_group("noop")
 KINDS = ("values", "releases", "extra", "set", "chart", "schema", "crd", "tool", "version", "code", "environ",
-         "edited", "deleted", "added", "leftover", "young", "during", "printed", "imports")
+         "edited", "deleted", "added", "leftover", "young", "during", "printed", "stdout", "imports")
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_an_input_changed_during_the_render_keeps_no_stamp(settled: dict[str, Pa
     assert not stamp.save(recorder, root, outputs={}, lines=[])
     recorder.seen.clear()
     assert stamp.save(recorder, root, outputs={}, lines=["kept"])
-    assert stamp.answer(root, {"test": True}) == ["kept"]
+    assert stamp.answer(root, {"test": True}) == (["kept"], None)
 
 
 def test_the_answer_is_what_the_full_render_printed(settled: dict[str, Path], full: list[str]) -> None:
@@ -254,6 +254,35 @@ def test_the_answer_is_what_the_full_render_printed(settled: dict[str, Path], fu
     assert render(root, "-q") == ""
 
 
+def test_a_stdout_render_is_answered_with_the_same_stream(settled: dict[str, Path], full: list[str],
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """--stdout keeps a stamp of its own (it writes no file): the same YAML and report, byte for byte,
+    until an input changes."""
+    root = settled["stdout"]
+    built: list[str] = []
+    real = pipeline.build
+
+    def counting(project: object, env: str, *args: object) -> object:
+        built.append(env)
+        return real(project, env, *args)   # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "build", counting)
+
+    def printed(*args: str) -> tuple[str, str]:
+        assert cli.main(["-C", str(root), "render", "--env", "test", "--stdout", *args]) == 0
+        out = capsys.readouterr()
+        return out.out, out.err
+
+    first = printed()
+    assert first[0].startswith("# Source: rendered/test/") and "validated" in first[1] and built == ["test"]
+    assert printed() == first and printed("-q") == (first[0], "") and built == ["test"]
+    assert not (root / "rendered").exists()
+    change(root / "overlays/test/values.yaml", lambda t: t.replace("size: 1", "size: 2"))
+    second = printed()
+    assert built == ["test", "test"] and second != first
+
+
 def test_a_no_op_render_imports_only_the_standard_library(settled: dict[str, Path], schema_cache: Path) -> None:
     root = settled["imports"]
     env = {**os.environ, "LLMPACK_CACHE_DIR": str(schema_cache), "PYTHONPATH": str(REPO),
@@ -266,4 +295,5 @@ def test_a_no_op_render_imports_only_the_standard_library(settled: dict[str, Pat
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     assert "'generator.stamp'" in done.stdout
     imported = set(done.stdout.strip("[]\n").split(", "))
-    assert not {"'jinja2'", "'yaml'", "'generator.pipeline'", "'generator.project'"} & imported
+    assert not {"'jinja2'", "'yaml'", "'generator.pipeline'", "'generator.project'", "'generator.errors'",
+                "'generator.tokens'"} & imported
