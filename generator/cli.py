@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from generator import __version__, commands
+from generator import EXIT_INVALID, EXIT_USAGE, __version__, commands
 
 TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 # The start-up path (a no-op render costs little more than this module) imports neither the error
 # tree nor the redaction (generator.errors, generator.tokens: dataclasses and 30 regular expressions)
 # until a message is printed, and builds the arguments of the chosen command only.
-EXIT_INVALID, EXIT_USAGE = 1, 2   # generator.errors' exit codes
 
 DESCRIPTION = """\
 llmpack turns one small values file per environment into a validated, deterministic

@@ -98,7 +98,7 @@ def render(args: argparse.Namespace) -> int:
     from generator.scaffold import refresh_editor_schema
 
     said: list[str] = []
-    stream: str | None = None     # the YAML of --stdout
+    streams: list[str] = []       # the YAML of --stdout, per environment
     outputs: dict[Path, dict[str, str]] = {}
     with noop.recorder(args) as recorder:
         project = _project(args)
@@ -106,11 +106,12 @@ def render(args: argparse.Namespace) -> int:
         envs = project.envs() if args.all else args.envs
         for env in envs:   # each environment is written whole or not at all
             if args.stdout:
-                docs, lines = _stream(build(project, env, extras, schemas), project.output, first=not stream)
+                docs, lines = _stream(build(project, env, extras, schemas), project.output, first=not streams)
                 sys.stdout.write(docs)
                 if not args.quiet:   # the report goes to stderr: --stdout stays a clean stream of YAML
                     print("\n".join(lines), file=sys.stderr)
-                stream, said = (stream or "") + docs, [*said, *lines]
+                streams.append(docs)
+                said += lines
                 continue
             bundle, changed = render_env(project, env, extras, schemas)
             lines, where, count = [*report(bundle), *_validated(bundle)], f"{project.output}/{env}", len(bundle.files)
@@ -121,7 +122,7 @@ def render(args: argparse.Namespace) -> int:
             outputs[project.root / project.output / env] = bundle.texts()
         if not args.stdout and refresh_editor_schema(project) and not args.quiet:
             print(".llmpack/values.schema.json updated to this llmpack's schema (for editors)")
-    noop.keep(recorder, project, schemas, outputs, said, stream)
+    noop.keep(recorder, project, schemas, outputs, said, "".join(streams) if args.stdout else None)
     return 0
 
 

@@ -13,10 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from generator import EXIT_INVALID, EXIT_USAGE
 from generator.tokens import redact
-
-EXIT_INVALID = 1
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)

@@ -58,19 +58,25 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def full(monkeypatch: pytest.MonkeyPatch, schema_cache: Path) -> list[str]:
     """The environments rendered in full (not answered from a stamp), appended as they are."""
-    rendered: list[str] = []
-    real = pipeline.render_env
-
-    def counting(project: object, env: str, *args: object) -> object:
-        rendered.append(env)
-        return real(project, env, *args)   # type: ignore[arg-type]
-
-    monkeypatch.setattr(pipeline, "render_env", counting)
+    rendered = counted(monkeypatch, "render_env")
     monkeypatch.setenv("LLMPACK_CACHE_DIR", str(schema_cache))
     # The CRDs `settled` found, settled with it (without ../shared they were fetched into llmpack's cache
     # before the wait): CRDs the first render fetched itself would be too young for a stamp.
     monkeypatch.setenv("LLMPACK_CRD_DIR", str(crd_dir()))
     return rendered
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, stage: str) -> list[str]:
+    """The environments `pipeline.<stage>` (render_env or build) is called for, appended as it is."""
+    called: list[str] = []
+    real = getattr(pipeline, stage)
+
+    def counting(project: object, env: str, *args: object) -> object:
+        called.append(env)
+        return real(project, env, *args)
+
+    monkeypatch.setattr(pipeline, stage, counting)
+    return called
 
 
 def render(root: Path, *args: str) -> str:
@@ -260,14 +266,7 @@ def test_a_stdout_render_is_answered_with_the_same_stream(settled: dict[str, Pat
     """--stdout keeps a stamp of its own (it writes no file): the same YAML and report, byte for byte,
     until an input changes."""
     root = settled["stdout"]
-    built: list[str] = []
-    real = pipeline.build
-
-    def counting(project: object, env: str, *args: object) -> object:
-        built.append(env)
-        return real(project, env, *args)   # type: ignore[arg-type]
-
-    monkeypatch.setattr(pipeline, "build", counting)
+    built = counted(monkeypatch, "build")
 
     def printed(*args: str) -> tuple[str, str]:
         assert cli.main(["-C", str(root), "render", "--env", "test", "--stdout", *args]) == 0
