@@ -170,6 +170,8 @@ def schema_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-crd-check", action="store_true",
                         help="do not run kubeconform against the schemas (the render says so; make render never "
                              "does this)")
+    parser.add_argument("--skip-kubeconform", dest="no_crd_check", action="store_true",
+                        help=argparse.SUPPRESS)   # the flag's earlier name, which issues and scripts still use
 
 
 def init_options(parser: argparse.ArgumentParser) -> None:

@@ -48,6 +48,15 @@ def test_usage_errors_exit_2(make_project: ProjectFactory) -> None:
     assert bad_set.returncode == 2 and "expected KEY=VALUE" in bad_set.stderr
 
 
+def test_the_schema_check_flag_keeps_its_earlier_name(make_project: ProjectFactory) -> None:
+    project = make_project("")
+    now, before = (llmpack("-C", str(project.root), "render", "--env", "test", "--stdout", flag)
+                   for flag in ("--no-crd-check", "--skip-kubeconform"))
+    assert now.returncode == before.returncode == 0 and now.stdout == before.stdout
+    assert "not validated against the Kubernetes and CRD schemas" in before.stderr
+    assert "--skip-kubeconform" not in llmpack("render", "--help").stdout
+
+
 def test_help_teaches_the_layers_and_examples() -> None:
     done = llmpack("--help")
     assert done.returncode == 0
