@@ -4,9 +4,9 @@ These checks look at objects, not values: what KServe's admission webhooks and t
 API server would refuse, and what only shows when releases meet (two objects with
 one name, two models on one path). A failure is a `CheckError` listing every finding.
 
-`check_release` reads the objects of one release right after it is rendered (the pipeline
-then keeps only their text); `check_bundle` works on names and texts of the whole bundle,
-so a fleet of releases is checked in linear time and bounded memory.
+`check_release` reads the objects and texts of one release right after it is rendered (the
+pipeline then writes them away); `check_bundle` works on the names of the whole bundle, so a
+fleet of releases is checked in linear time and bounded memory.
 """
 
 from __future__ import annotations
@@ -42,21 +42,22 @@ def check(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) ->
     """Raise `CheckError` with every finding of the checks below (not the schema check)."""
     by_release = _by_release(plans, files)
     findings = [f for plan in plans for f in check_release(out_dir, plan, by_release[plan.release])]
+    releases = {plan.release for plan in plans}
+    findings += no_tokens(out_dir, [f for f in files if f.path.split("/", 1)[0] not in releases])
     findings += check_bundle(out_dir, plans, files)
     if findings:
         raise CheckError(findings)
 
 
 def check_release(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -> list[Finding]:
-    """The checks that read the objects of one release."""
+    """The checks that read the objects and texts of one release."""
     return [*_admission(out_dir, plan, files), *_secret_reference(out_dir, plan, files),
-            *_names_and_labels(out_dir, files), *_pod_security(out_dir, files)]
+            *_names_and_labels(out_dir, files), *_pod_security(out_dir, files), *no_tokens(out_dir, files)]
 
 
 def check_bundle(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> list[Finding]:
-    """The checks across releases, on object names and texts."""
-    return [*_unique_objects(out_dir, files), *_shared_storage(plans), *_references(out_dir, plans, files),
-            *_no_tokens(out_dir, files)]
+    """The checks across releases, on object names (the files' texts may be gone: written away)."""
+    return [*_unique_objects(out_dir, files), *_shared_storage(plans), *_references(out_dir, plans, files)]
 
 
 def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[str, list[RenderedFile]]:
@@ -242,6 +243,6 @@ def _secret_reference(out_dir: str, plan: Plan, files: Sequence[RenderedFile]) -
     return findings
 
 
-def _no_tokens(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:
+def no_tokens(out_dir: str, files: Sequence[RenderedFile]) -> list[Finding]:
     return [Finding(f"{out_dir}/{f.path}", "", "contains what looks like a Hugging Face token (hf_...); "
                     "tokens belong in a Secret, referenced by name") for f in files if HF_TOKEN.search(f.text)]

@@ -113,13 +113,15 @@ def render(args: argparse.Namespace) -> int:
                 streams.append(docs)
                 said += lines
                 continue
-            bundle, changed = render_env(project, env, extras, schemas)
-            lines, where, count = [*report(bundle), *_validated(bundle)], f"{project.output}/{env}", len(bundle.files)
+            written = render_env(project, env, extras, schemas)
+            lines, where = [*report(written.bundle), *_validated(written.bundle)], f"{project.output}/{env}"
+            count = len(written.digests)
             if not args.quiet:
                 print("\n".join(lines))
-                print(f"wrote {where}/ ({count} files)" if changed else f"{where}/ is up to date ({count} files)")
+                done = f"wrote {where}/" if written.changed else f"{where}/ is up to date"
+                print(f"{done} ({count} files)")
             said += [*lines, f"{where}/ is up to date ({count} files)"]
-            outputs[project.root / project.output / env] = bundle.texts()
+            outputs[project.root / project.output / env] = written.digests
         if not args.stdout and refresh_editor_schema(project) and not args.quiet:
             print(".llmpack/values.schema.json updated to this llmpack's schema (for editors)")
     noop.keep(recorder, project, schemas, outputs, said, "".join(streams) if args.stdout else None)

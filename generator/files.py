@@ -194,6 +194,10 @@ def make_folder(path: Path, shown: str) -> bool:
         return False
     try:
         path.mkdir(parents=True)
+    except FileExistsError as err:
+        if kind(path) == "folder":     # made meanwhile, by another render
+            return False
+        raise failure(err, shown, "create the folder") from None
     except OSError as err:
         raise failure(err, shown, "create the folder") from None
     return True

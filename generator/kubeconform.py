@@ -88,6 +88,7 @@ def _build(folder: Path, progress: Callable[[str], None]) -> Path:
 Verdict = tuple[tuple[str, str], ...]     # (field path, message) of each problem of one object; () valid
 ARGS = ("-strict", "-output", "json", "-verbose", "-n", "1")
 PIPE_BYTES = 1 << 20
+PENDING_BYTES = 4 << 20   # what send keeps while kubeconform catches up
 
 
 def validate(binary: Path, schemas: SchemaSet, files: Sequence[tuple[str, str]]) -> list[Finding]:
@@ -109,10 +110,12 @@ def verdicts(binary: Path, schemas: SchemaSet, texts: Sequence[str]) -> list[Ver
 
 
 class Run:
-    """One kubeconform process reading objects on stdin as they come: `send` never waits (what the
-    pipe cannot take yet is kept and written at the next `send`), so kubeconform validates on one
-    core while the render goes on on the other. One worker keeps its results in input order and
-    compiles each schema once (more workers compile every schema again, for more CPU and memory)."""
+    """One kubeconform process reading objects on stdin as they come: `send` does not wait for the
+    pipe (what it cannot take yet is kept and written at the next `send`, up to PENDING_BYTES: then
+    `send` waits, so memory stays bounded when kubeconform is the slower one), so kubeconform
+    validates on one core while the render goes on on the other. One worker keeps its results in
+    input order and compiles each schema once (more workers compile every schema again, for more
+    CPU and memory)."""
 
     def __init__(self, binary: Path, schemas: SchemaSet) -> None:
         command = [str(binary), *ARGS, "-kubernetes-version", schemas.kubernetes_version,
@@ -124,21 +127,22 @@ class Run:
         os.set_blocking(self.fd, False)
         with contextlib.suppress(OSError, AttributeError):    # Linux: room for a few hundred objects
             fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self.pending, self.texts = bytearray(), list[str]()
+        self.pending, self.sent = bytearray(), 0
 
     def send(self, text: str) -> int:
         """Queue one object; returns its index among this run's results."""
-        self.pending += (b"---\n" if self.texts else b"") + text.encode("utf-8")
-        self.texts.append(text)
-        self._write(block=False)
-        return len(self.texts) - 1
+        self.pending += (b"---\n" if self.sent else b"") + text.encode("utf-8")
+        self.sent += 1
+        self._write(keep=PENDING_BYTES)
+        return self.sent - 1
 
-    def _write(self, *, block: bool) -> None:
+    def _write(self, *, keep: int) -> None:
+        """Write what the pipe takes; wait for it while more than `keep` bytes are left."""
         while self.pending:
             try:
                 del self.pending[:os.write(self.fd, self.pending)]
             except BlockingIOError:
-                if not block:
+                if len(self.pending) <= keep:
                     return
                 select.select([], [self.fd], [])
             except BrokenPipeError:      # kubeconform stopped: results() says why
@@ -147,7 +151,7 @@ class Run:
     def results(self) -> list[Verdict]:
         """Every object sent, validated: wait for kubeconform and read its report."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self._write(block=True)
+        self._write(keep=0)
         with contextlib.suppress(BrokenPipeError):
             self.process.stdin.close()
         output = self.process.stdout.read().decode("utf-8", "replace")
@@ -158,8 +162,8 @@ class Run:
             found = json.loads(output or "{}").get("resources") or []
         except json.JSONDecodeError:
             raise ToolError(f"kubeconform failed (exit {code}): {stderr or output[:500]}") from None
-        if code not in (0, 1) or len(found) != len(self.texts):
-            raise ToolError(f"kubeconform failed (exit {code}, {len(found)} results for {len(self.texts)} objects): "
+        if code not in (0, 1) or len(found) != self.sent:
+            raise ToolError(f"kubeconform failed (exit {code}, {len(found)} results for {self.sent} objects): "
                             f"{stderr[-2000:]}")
         return [_verdict(resource) for resource in found]
 

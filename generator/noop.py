@@ -39,8 +39,8 @@ def recorder(args: argparse.Namespace) -> stamp.Recorder:
 
 def keep(recorder: stamp.Recorder, project: Project, schemas: SchemaCheck | None,
          outputs: Mapping[Path, Mapping[str, str]], lines: list[str], stdout: str | None = None) -> bool:
-    """Keep the stamp of a render that wrote (or found equal) `outputs` and printed `lines` (and, for
-    --stdout, `stdout`)."""
+    """Keep the stamp of a render that wrote (or found equal) `outputs` (folder -> relative path -> sha256)
+    and printed `lines` (and, for --stdout, `stdout`)."""
     from generator.digests import cache_root
     from generator.project import CHART, EDITOR_SCHEMA
 

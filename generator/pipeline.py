@@ -6,11 +6,13 @@ finds the layers, bundle.py and gitops.py frame the rendered objects, write.py w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from generator import bundle
-from generator.check import SchemaCheck, check_bundle, check_release
-from generator.errors import CheckError, Location, Problem, UsageError, ValuesError
+from generator.check import SchemaCheck, check_bundle, check_release, no_tokens
+from generator.errors import CheckError, Finding, Location, Problem, UsageError, ValuesError
 from generator.gitops import render_gitops
 from generator.merge import Merged, merge
 from generator.merge import explain as explain_layers
@@ -19,11 +21,14 @@ from generator.project import NO_EXTRAS, Extras, Project, Release, releases, sel
 from generator.render import Chart, RenderedFile, render
 from generator.validate import validate
 from generator.validation import Validation
-from generator.write import write
+from generator.write import Writer
 
 
 @dataclass(frozen=True)
 class Bundle:
+    """The files of an environment with their text (empty when `build` handed them to a sink), and the
+    plans of its releases."""
+
     env: str
     plans: tuple[Plan, ...]
     files: tuple[RenderedFile, ...]
@@ -36,53 +41,87 @@ class Bundle:
 @dataclass(frozen=True)
 class Planned:
     release: Release
-    merged: Merged
     plan: Plan
+    values_digest: str              # of the merged values, for the files' headers
+    gitops: Any                     # the release's gitops values (the environment's: checked equal)
 
 
-def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: SchemaCheck | None = None) -> Bundle:
-    """Render every release of `env` in memory and check the whole bundle (with kubeconform when
-    `schemas` is given). Raises with every problem found, before anything is written."""
+@dataclass(frozen=True)
+class Written:
+    """What render_env did: the bundle (without texts), whether a file changed, each file's sha256."""
+
+    bundle: Bundle
+    changed: bool
+    digests: dict[str, str]
+
+
+Sink = Callable[[RenderedFile], None]
+
+
+def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: SchemaCheck | None = None,
+          sink: Sink | None = None) -> Bundle:
+    """Render every release of `env` and check the whole bundle (with kubeconform when `schemas` is
+    given). Raises with every problem found. Each file goes to `sink` as soon as its release is rendered
+    and checked (render_env: into the staging folder), so a fleet is never held in memory; without a
+    sink the bundle keeps the texts."""
     out, chart = f"{project.output}/{env}", Chart(project.chart_dir)
     planned = plan_all(project, env, releases(project, env, extras))
-    files, findings = [], []
+    kept, names, findings = [], [], []      # names: path and identity of every file, for check_bundle
     with Validation(out, schemas) as validation:   # kubeconform validates while the next releases render
-        for item in planned:    # one release at a time: the objects are checked, then only their text is kept
+        for item in planned:
             own = render(chart, item.plan, bundle.release_header(env, item.plan.release,
                                                                  [layer.name for layer in item.release.layers],
-                                                                 item.merged.data))
+                                                                 item.values_digest))
             findings += check_release(out, item.plan, own)
             validation.add(item.plan, own)
-            files += [f.light() for f in own]
+            names += [f.named() for f in own]
+            kept += _handed(own, sink, findings)
         plans = [item.plan for item in planned]
-        files += _environment_files(chart, env, planned, files)
-        findings += check_bundle(out, plans, files)
-        more, validated = validation.finish(plans, files) if schemas and not findings else ([], [])
+        framing = _environment_files(chart, env, planned, names)
+        findings += [*no_tokens(out, framing), *check_bundle(out, plans, [*names, *framing])]
+        kept += _handed(framing, sink, findings)
+        more, validated = validation.finish(plans, framing) if schemas and not findings else ([], [])
     if findings or more:
         raise CheckError([*findings, *more])
-    return Bundle(env, tuple(plans), tuple(files), tuple(validated))
+    return Bundle(env, tuple(plans), tuple(kept), tuple(validated))
+
+
+def _handed(files: list[RenderedFile], sink: Sink | None, findings: list[Finding]) -> list[RenderedFile]:
+    """The files to keep: all of them (without their parsed objects) when there is no sink; else none,
+    each given to the sink (none once a check failed: the render will not be written)."""
+    if sink is None:
+        return [f.light() for f in files]
+    for f in files if not findings else ():
+        sink(f)
+    return []
 
 
 def plan_all(project: Project, env: str, found: list[Release], *, capacity_errors: bool = True) -> list[Planned]:
     """Merge, validate and plan every release; every problem of every release is reported at once."""
-    planned, problems = [], []
+    planned: list[Planned] = []
+    problems: list[Problem] = []
     for release in found:
         try:
-            planned.append(_planned(project, env, release, capacity_errors=capacity_errors))
+            planned.append(_planned(project, env, release, capacity_errors=capacity_errors,
+                                    first=planned[0] if planned else None))
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
-    problems += _same_gitops(planned)
     if problems:
         raise ValuesError(problems, f"env {env}")
     return planned
 
 
-def _planned(project: Project, env: str, release: Release, *, capacity_errors: bool) -> Planned:
+def _planned(project: Project, env: str, release: Release, *, capacity_errors: bool,
+             first: Planned | None) -> Planned:
+    """One release merged, validated and planned; only what rendering needs is kept (a fleet's merged
+    values and their origins would fill the memory)."""
     context = f"release {release.name} of env {env}"
     merged = merge(release.layers)
     validate(merged, project.schema, context)
-    return Planned(release, merged, plan(merged, release.name, context, (project.root, project.chart_dir),
-                                         capacity_errors=capacity_errors))
+    planned = plan(merged, release.name, context, (project.root, project.chart_dir), capacity_errors=capacity_errors)
+    if first is not None and merged.data.get("gitops") != first.gitops:
+        raise ValuesError([_other_gitops(merged, release, first)], context)
+    return Planned(release, planned, bundle.values_digest(merged.data), merged.data.get("gitops"))
 
 
 def _environment_files(chart: Chart, env: str, planned: list[Planned], files: list[RenderedFile]
@@ -91,28 +130,25 @@ def _environment_files(chart: Chart, env: str, planned: list[Planned], files: li
     if not planned:
         return kustomizations
     folders = [k.path.rpartition("/")[0] for k in kustomizations[:-1]]
-    return [*kustomizations, *render_gitops(chart, env, planned[0].merged.data["gitops"], folders,
+    return [*kustomizations, *render_gitops(chart, env, planned[0].gitops, folders,
                                             [item.plan.namespace for item in planned])]
 
 
-def _same_gitops(planned: list[Planned]) -> list[Problem]:
+def _other_gitops(merged: Merged, release: Release, first: Planned) -> Problem:
     """GitOps settings belong to the environment: every release must have the same."""
-    problems = []
-    for item in planned[1:]:
-        if item.merged.data.get("gitops") != planned[0].merged.data.get("gitops"):
-            problems.append(Problem(item.merged.locate(("gitops",)), ("gitops",),
-                                    f"release {item.release.name} has other gitops settings than release "
-                                    f"{planned[0].release.name}; gitops belongs to the environment: set it in "
-                                    "the environment's values.yaml"))
-    return problems
+    return Problem(merged.locate(("gitops",)), ("gitops",),
+                   f"release {release.name} has other gitops settings than release {first.release.name}; gitops "
+                   "belongs to the environment: set it in the environment's values.yaml")
 
 
 def render_env(project: Project, env: str, extras: Extras = NO_EXTRAS,
-               schemas: SchemaCheck | None = None) -> tuple[Bundle, bool]:
-    """Build and write rendered/ENV/; returns the bundle and whether any file changed."""
-    built = build(project, env, extras, schemas)
-    changed = write(project.root / project.output, env, built.texts(), project.root / ".cache" / "llmpack" / "staging")
-    return built, changed
+               schemas: SchemaCheck | None = None) -> Written:
+    """Build rendered/ENV/ and replace it whole (or leave it as it was: on any error, and when nothing
+    changed). Each file is staged as soon as it is rendered: only names and digests stay in memory."""
+    with Writer(project.root / project.output, env, project.root / ".cache" / "llmpack" / "staging") as writer:
+        built = build(project, env, extras, schemas, sink=lambda f: writer.add(f.path, f.text))
+        changed = writer.finish()
+    return Written(built, changed, writer.digests)
 
 
 def capacity_plans(project: Project, env: str, release: str | None, extras: Extras = NO_EXTRAS) -> list[Plan]:

@@ -62,6 +62,10 @@ class RenderedFile:
         """The same file without the parsed object, to keep a large fleet in little memory."""
         return RenderedFile(self.path, self.text, None, self.key, self.api_version)
 
+    def named(self) -> RenderedFile:
+        """Only the file's path and identity (no text): what the checks across a bundle read."""
+        return RenderedFile(self.path, "", None, self.key, self.api_version)
+
 
 @dataclass(frozen=True)
 class Chart:

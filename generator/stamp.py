@@ -128,7 +128,7 @@ def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, 
          stdout: str | None = None, excluded: Iterable[Path] = (), clean: Iterable[Path] = ()) -> bool:
     """Keep the stamp of a render that succeeded: what `recorder` saw but what is below `excluded`
     (outputs and derived caches), the imported modules and the written `outputs` (folder -> relative
-    path -> text), what it printed (`lines`; `stdout`: the YAML stream of a --stdout render, which
+    path -> sha256 of its bytes), what it printed (`lines`; `stdout`: the YAML stream of a --stdout render, which
     writes no file); `clean`: folders that must hold no leftover of a killed render. No stamp (False)
     when the project was found by another rule than `find_root`, or when an input changed during the
     render or too shortly before it for its stat to tell a later change."""
@@ -139,7 +139,7 @@ def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, 
     seen = {p: found for p, found in {**recorder.seen, **{p: state(p) for p in [*_modules(), *below]}}.items()
             if not os.path.join(p, "").startswith(skip)}
     inputs = _inputs(seen, recorder.folders | set(below), recorder.start_ns)
-    written = {str(folder): _outputs(folder, texts, recorder.start_ns) for folder, texts in outputs.items()}
+    written = {str(folder): _outputs(folder, digests, recorder.start_ns) for folder, digests in outputs.items()}
     if inputs is None or None in written.values():
         return False
     files, listings, missing = inputs
@@ -184,18 +184,17 @@ def _inputs(seen: Mapping[str, State | None], folders: set[str], start_ns: int
     return files, listings, missing
 
 
-def _outputs(folder: Path, texts: Mapping[str, str], start_ns: int) -> dict[str, list[Any]] | None:
-    """The files written (or found equal) by the render; trusted by their stat only if they were
-    already there, unchanged, before the render started (it compared their bytes then)."""
-    import hashlib
-
+def _outputs(folder: Path, digests: Mapping[str, str], start_ns: int) -> dict[str, list[Any]] | None:
+    """The files written (or found equal) by the render, with the sha256 of what it wrote; trusted by
+    their stat only if they were already there, unchanged, before the render started (it compared
+    their bytes then)."""
     entries: dict[str, list[Any]] = {}
-    for relative, text in texts.items():
+    for relative, sha256 in digests.items():
         found = state(folder / relative)
         if found is None:
             return None
         trusted = start_ns - max(found[3], found[4]) > SETTLED_NS
-        entries[relative] = [*found, hashlib.sha256(text.encode("utf-8")).hexdigest(), trusted]
+        entries[relative] = [*found, sha256, trusted]
     return entries
 
 

@@ -56,9 +56,11 @@ class Validation:
         self.groups: dict[Key, _Group] = {}
         self.sets: dict[tuple[Key, frozenset[str]], SchemaSet] = {}
         self.runs: dict[str, kubeconform.Run] = {}        # by schema set identity
+        self.sent: dict[str, list[str]] = {}              # the verdict keys of what each run was sent
         self.stores: dict[str, verdicts.Store] = {}
         self.binary: Path | None = None
         self.failed: LlmpackError | None = None
+        self.origin = ""          # where the core schemas come from (schemas.core_origin)
 
     def __enter__(self) -> Validation:
         return self
@@ -86,21 +88,29 @@ class Validation:
             self.failed = err
             return
         for f in objects:
-            verdict = store.get(f.text)
+            name = store.key(f.text)
+            verdict = store.get(name)
             if verdict is None and found.identity not in self.runs:
                 from generator.kubeconform import Run
 
                 self.runs[found.identity] = Run(binary, found)
-            index = self.runs[found.identity].send(f.text) if verdict is None else -1
+                self.sent[found.identity] = []
+            if verdict is None:
+                self.runs[found.identity].send(f.text)
+                self.sent[found.identity].append(name)
+            index = len(self.sent[found.identity]) - 1 if verdict is None else -1
             group.slots.append((f"{self.out}/{f.path}", verdict, (found.identity, index)))
 
     def _set(self, key: Key, api_groups: set[str]) -> SchemaSet:
         assert self.schemas is not None
         wanted = (key, frozenset(api_groups))
         if wanted not in self.sets:
-            from generator.schemas import schema_set
+            from generator.schemas import core_origin, schema_set
 
             self.sets[wanted] = schema_set(self.schemas.sources, key[0], key[1], api_groups)
+            # Before the bundle's first file is written: finding the package lists sys.path's folders,
+            # which the writes could change (the project's own folder when it is on sys.path).
+            self.origin = self.origin or core_origin()
         return self.sets[wanted]
 
     def _binary(self) -> Path:
@@ -130,13 +140,11 @@ class Validation:
         if self.failed is not None:
             raise self.failed
         results = {identity: run.results() for identity, run in self.runs.items()}
-        for identity, run in self.runs.items():
-            for text, result in zip(run.texts, results[identity], strict=True):
-                self.stores[identity].put(text, result)
+        for identity, names in self.sent.items():
+            for name, result in zip(names, results[identity], strict=True):
+                self.stores[identity].put(name, result)
         for store in self.stores.values():
             store.save()
-        from generator.schemas import core_origin
-
         findings: list[Finding] = []
         summary: list[str] = []
         for key, group in sorted(self.groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
@@ -144,6 +152,6 @@ class Validation:
                 problems = results[identity][index] if verdict is None else verdict
                 findings += [Finding(display, path, message) for path, message in problems]
             origins = self._set(key, group.api_groups).origins
-            summary.append(f"{len(group.slots)} objects against Kubernetes {key[1]} ({core_origin()})"
+            summary.append(f"{len(group.slots)} objects against Kubernetes {key[1]} ({self.origin})"
                            + "".join(f", {origin}" for origin in origins))
         return findings, summary

@@ -55,15 +55,16 @@ class Store:
             self.entries = {}
 
     @staticmethod
-    def _digest(text: str) -> str:
+    def key(text: str) -> str:
+        """An object text's entry name."""
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
-    def get(self, text: str) -> kubeconform.Verdict | None:
-        entry = self.entries.get(self._digest(text))
+    def get(self, key: str) -> kubeconform.Verdict | None:
+        entry = self.entries.get(key)
         return None if entry is None else tuple((str(path), str(message)) for path, message in entry)
 
-    def put(self, text: str, verdict: kubeconform.Verdict) -> None:
-        self.entries[self._digest(text)] = [[path, message] for path, message in verdict]
+    def put(self, key: str, verdict: kubeconform.Verdict) -> None:
+        self.entries[key] = [[path, message] for path, message in verdict]
         self.added = True
 
     def save(self) -> None:

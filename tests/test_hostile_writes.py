@@ -200,7 +200,7 @@ def test_a_render_that_changes_nothing_does_not_write_into_an_immutable_folder(
     project = project_at(tmp_path)
     render_env(project, "test")
     immutable(tmp_path / "rendered")
-    assert render_env(project, "test")[1] is False
+    assert render_env(project, "test").changed is False
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_a_full_disk_is_a_located_error_and_leaves_nothing(tmp_path: Path, mount
         in str(caught.value), str(caught.value)
     assert snapshot(disk / "rendered") == before and files_in(disk / STAGING) == []
     (disk / "filler").unlink()
-    assert render_env(project, "test")[1], "with space again, the render goes through"
+    assert render_env(project, "test").changed, "with space again, the render goes through"
 
 
 def test_a_full_rendered_mount_stages_beside_and_cleans_up(tmp_path: Path, mounts: Callable[..., None]) -> None:
@@ -290,7 +290,7 @@ def test_a_bind_mount_between_staging_and_rendered_falls_back_to_staging_beside(
     mounts("--bind", str(real), str(out))
     render_env(project, "test")
     set_size(tmp_path, "60Gi")
-    assert render_env(project, "test")[1]
+    assert render_env(project, "test").changed
     assert sorted(p.name for p in out.iterdir()) == ["test"]
     assert snapshot(out / "test") == {k: v.encode() for k, v in build(project, "test").texts().items()}
     assert files_in(tmp_path / STAGING) == []
@@ -315,7 +315,7 @@ def test_a_staging_area_that_cannot_be_made_falls_back_to_rendered(tmp_path: Pat
     blocker = tmp_path / ".cache" if what == "cache-a-file" else tmp_path / ".cache" / "llmpack" / "staging"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder\n")
-    assert render_env(project, "test")[1]
+    assert render_env(project, "test").changed
     assert sorted(p.name for p in (tmp_path / "rendered").iterdir()) == ["test"]
     assert blocker.read_text() == "not a folder\n"
 
@@ -324,7 +324,7 @@ def test_a_fifo_inside_the_bundle_is_never_opened(tmp_path: Path) -> None:
     project = project_at(tmp_path)
     render_env(project, "test")
     os.mkfifo(tmp_path / "rendered" / "test" / "kustomization.yaml.fifo")
-    assert render_env(project, "test")[1]       # it differs: replaced, not read
+    assert render_env(project, "test").changed       # it differs: replaced, not read
     assert not (tmp_path / "rendered" / "test" / "kustomization.yaml.fifo").exists()
 
 

@@ -32,10 +32,10 @@ def test_failed_render_leaves_the_previous_bundle_untouched(make_project: Projec
 
 def test_noop_render_writes_no_file(make_project: ProjectFactory) -> None:
     project = make_project("")
-    _, changed = render_env(project, "test")
+    changed = render_env(project, "test").changed
     out = project.root / "rendered" / "test"
     before = snapshot(out)
-    _, changed_again = render_env(project, "test")
+    changed_again = render_env(project, "test").changed
     assert changed and not changed_again
     assert snapshot(out) == before
 
