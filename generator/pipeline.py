@@ -6,7 +6,7 @@ finds the layers, bundle.py and gitops.py frame the rendered objects, write.py w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +65,13 @@ def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: Schem
     and checked (render_env: into the staging folder), so a fleet is never held in memory; without a
     sink the bundle keeps the texts."""
     out, chart = f"{project.output}/{env}", Chart(project.chart_dir)
-    planned = plan_all(project, env, releases(project, env, extras))
+    planned, problems = list[Planned](), list[Problem]()
     kept, names, findings = [], [], []      # names: path and identity of every file, for check_bundle
     with Validation(out, schemas) as validation:   # kubeconform validates while the next releases render
-        for item in planned:
+        for item in _each_planned(project, env, releases(project, env, extras), problems):
+            planned.append(item)
+            if problems:     # values errors: the other releases are only planned, to report every problem
+                continue
             own = render(chart, item.plan, bundle.release_header(env, item.plan.release,
                                                                  [layer.name for layer in item.release.layers],
                                                                  item.values_digest))
@@ -76,6 +79,8 @@ def build(project: Project, env: str, extras: Extras = NO_EXTRAS, schemas: Schem
             validation.add(item.plan, own)
             names += [f.named() for f in own]
             kept += _handed(own, sink, findings)
+        if problems:
+            raise ValuesError(problems, f"env {env}")
         plans = [item.plan for item in planned]
         framing = _environment_files(chart, env, planned, names)
         findings += [*no_tokens(out, framing), *check_bundle(out, plans, [*names, *framing])]
@@ -98,17 +103,26 @@ def _handed(files: list[RenderedFile], sink: Sink | None, findings: list[Finding
 
 def plan_all(project: Project, env: str, found: list[Release], *, capacity_errors: bool = True) -> list[Planned]:
     """Merge, validate and plan every release; every problem of every release is reported at once."""
-    planned: list[Planned] = []
     problems: list[Problem] = []
-    for release in found:
-        try:
-            planned.append(_planned(project, env, release, capacity_errors=capacity_errors,
-                                    first=planned[0] if planned else None))
-        except ValuesError as err:
-            problems += [p for p in err.problems if p not in problems]
+    planned = list(_each_planned(project, env, found, problems, capacity_errors=capacity_errors))
     if problems:
         raise ValuesError(problems, f"env {env}")
     return planned
+
+
+def _each_planned(project: Project, env: str, found: list[Release], problems: list[Problem], *,
+                  capacity_errors: bool = True) -> Iterator[Planned]:
+    """Each release merged, validated and planned, as it comes (build renders it before the next is
+    planned, so kubeconform starts early); a release with problems adds them to `problems` instead."""
+    first: Planned | None = None
+    for release in found:
+        try:
+            item = _planned(project, env, release, capacity_errors=capacity_errors, first=first)
+        except ValuesError as err:
+            problems += [p for p in err.problems if p not in problems]
+            continue
+        first = first or item
+        yield item
 
 
 def _planned(project: Project, env: str, release: Release, *, capacity_errors: bool,

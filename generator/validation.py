@@ -2,9 +2,9 @@
 
 Objects are grouped per (KServe release when the release has KServe kinds, Kubernetes version);
 the GitOps objects join the core ones. As soon as a release is rendered, each of its objects is
-looked up in the verdict cache (verdicts.py); the others go to a kubeconform run of their schema
-set, started at the first of them, which validates them on the other core while the next
-releases render. `finish` adds the environment's objects, waits for the runs and reports, per
+looked up in the verdict cache (verdicts.py); the others go to the kubeconform runs of their
+schema set (kubeconform.Runs: one, started at the first of them, and a second for a fleet), which
+validate them on the other core while the next releases render. `finish` adds the environment's objects, waits for the runs and reports, per
 group, what it validated against. Nothing is reported before `finish`: a problem the other
 checks find comes first, and a missing tool or CRD source is said only if there is none.
 """
@@ -44,8 +44,8 @@ class SchemaCheck(Protocol):
 @dataclass
 class _Group:
     api_groups: set[str] = field(default_factory=set)
-    # (display path, the cached verdict or None, the schema set's identity and the index in its run)
-    slots: list[tuple[str, kubeconform.Verdict | None, tuple[str, int]]] = field(default_factory=list)
+    # (display path, the cached verdict or None, the schema set's identity, its run and index in that run)
+    slots: list[tuple[str, kubeconform.Verdict | None, tuple[str, int, int]]] = field(default_factory=list)
 
 
 class Validation:
@@ -55,8 +55,8 @@ class Validation:
         self.out, self.schemas = out_dir, schemas
         self.groups: dict[Key, _Group] = {}
         self.sets: dict[tuple[Key, frozenset[str]], SchemaSet] = {}
-        self.runs: dict[str, kubeconform.Run] = {}        # by schema set identity
-        self.sent: dict[str, list[str]] = {}              # the verdict keys of what each run was sent
+        self.runs: dict[str, kubeconform.Runs] = {}       # by schema set identity
+        self.sent: dict[str, list[tuple[str, int, int]]] = {}   # verdict name, run and index of what was sent
         self.stores: dict[str, verdicts.Store] = {}
         self.binary: Path | None = None
         self.failed: LlmpackError | None = None
@@ -90,16 +90,15 @@ class Validation:
         for f in objects:
             name = store.key(f.text)
             verdict = store.get(name)
-            if verdict is None and found.identity not in self.runs:
-                from generator.kubeconform import Run
-
-                self.runs[found.identity] = Run(binary, found)
-                self.sent[found.identity] = []
+            where = (-1, -1)
             if verdict is None:
-                self.runs[found.identity].send(f.text)
-                self.sent[found.identity].append(name)
-            index = len(self.sent[found.identity]) - 1 if verdict is None else -1
-            group.slots.append((f"{self.out}/{f.path}", verdict, (found.identity, index)))
+                if found.identity not in self.runs:
+                    from generator.kubeconform import Runs
+
+                    self.runs[found.identity], self.sent[found.identity] = Runs(binary, found), []
+                where = self.runs[found.identity].send(f.text)
+                self.sent[found.identity].append((name, *where))
+            group.slots.append((f"{self.out}/{f.path}", verdict, (found.identity, *where)))
 
     def _set(self, key: Key, api_groups: set[str]) -> SchemaSet:
         assert self.schemas is not None
@@ -139,17 +138,17 @@ class Validation:
             self._add((None, plans[0].kubernetes_version), environment)
         if self.failed is not None:
             raise self.failed
-        results = {identity: run.results() for identity, run in self.runs.items()}
-        for identity, names in self.sent.items():
-            for name, result in zip(names, results[identity], strict=True):
-                self.stores[identity].put(name, result)
+        results = {identity: runs.results() for identity, runs in self.runs.items()}
+        for identity, sent in self.sent.items():
+            for name, which, index in sent:
+                self.stores[identity].put(name, results[identity][which][index])
         for store in self.stores.values():
             store.save()
         findings: list[Finding] = []
         summary: list[str] = []
         for key, group in sorted(self.groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-            for display, verdict, (identity, index) in group.slots:
-                problems = results[identity][index] if verdict is None else verdict
+            for display, verdict, (identity, which, index) in group.slots:
+                problems = results[identity][which][index] if verdict is None else verdict
                 findings += [Finding(display, path, message) for path, message in problems]
             origins = self._set(key, group.api_groups).origins
             summary.append(f"{len(group.slots)} objects against Kubernetes {key[1]} ({self.origin})"

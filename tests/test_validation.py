@@ -209,3 +209,35 @@ def test_kubeconform_checks_the_gitops_objects_too(chart_copy: Path, schema_cach
     assert done.returncode == 1
     assert ("  - rendered/test/gitops/argocd/application.yaml: /spec/source: additional properties 'targetRevison' "
             "not allowed\n") in done.stderr, done.stderr
+
+
+def test_a_fleet_shares_kubeconform_runs_and_each_finding_reaches_its_file(
+        make_project: ProjectFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From kubeconform.SPREAD_AFTER objects of one schema set on, a second run shares them: every
+    verdict still names the file it is about (the CRD here lets only `pvc://even-...` model URIs pass)."""
+    import yaml
+
+    crds = tmp_path / "crds" / "kserve" / "v0.19.0"
+    shutil.copytree(kserve_release("0.19.0"), crds)
+    isvc = crds / "serving.kserve.io_inferenceservices.yaml"
+    crd = yaml.load(isvc.read_text(), Loader=yaml.CSafeLoader)
+    model = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "predictor"]["properties"]["model"]["properties"]
+    model["storageUri"]["pattern"] = "^pvc://even-"
+    isvc.write_text(yaml.dump(crd, Dumper=yaml.CSafeDumper))
+    log, real = tmp_path / "runs.log", kubeconform.find(REPO)
+    wrapper = tmp_path / "kubeconform"
+    wrapper.write_text(f'#!/bin/sh\necho run >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("LLMPACK_KUBECONFORM", str(wrapper))
+    count = kubeconform.SPREAD_AFTER // 4 + 8        # about 5 objects per release: past SPREAD_AFTER
+    parity = {i: "even" if i % 2 == 0 else "odd" for i in range(count)}
+    releases = {f"r{i:02d}": f"name: m{i:02d}\nmodel: {{storageUri: 'pvc://{parity[i]}-{i:02d}/m'}}\n"
+                for i in range(count)}
+    check = SchemaCheck(SchemaSources((tmp_path / "crds",), tmp_path / "cache"), (REPO,))
+    with pytest.raises(CheckError) as caught:
+        build(make_project("", releases), "test", schemas=check)
+    failed = sorted({(f.file, f.path) for f in caught.value.findings})
+    assert failed == [(f"rendered/test/r{i:02d}/serving/inferenceservice.yaml", "/spec/predictor/model/storageUri")
+                      for i in range(count) if parity[i] == "odd"], failed
+    assert len(log.read_text().splitlines()) == min(2, kubeconform.WORKERS), "runs of kubeconform"
