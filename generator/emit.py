@@ -90,7 +90,15 @@ def _block(value: Any, indent: int, lines: list[str]) -> None:
 def _map(value: dict[Any, Any], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for k in sorted(value):
-        _entry(f"{pad}{key(k if type(k) is str else str(k))}:", value[k], indent, lines)
+        item, head = value[k], f"{pad}{key(k if type(k) is str else str(k))}:"
+        kind = type(item)       # the common cases inline: a one-line string, a mapping
+        if kind is str and "\n" not in item:
+            lines.append(f"{head} {_quoted(item)}")
+        elif kind is dict and item:
+            lines.append(head)
+            _map(item, indent + 2, lines)
+        else:
+            _entry(head, item, indent, lines)
 
 
 def _seq(value: list[Any], indent: int, lines: list[str]) -> None:
@@ -102,6 +110,8 @@ def _seq(value: list[Any], indent: int, lines: list[str]) -> None:
             start = len(lines)
             _map(item, indent + 2, lines)
             lines[start] = f"{pad}- {lines[start][indent + 2:]}"    # the first line without its indent
+        elif type(item) is str and "\n" not in item:
+            lines.append(f"{dash} {_quoted(item)}")
         else:
             _entry(dash, item, indent, lines)
 
@@ -113,6 +123,8 @@ def _entry(head: str, value: Any, indent: int, lines: list[str]) -> None:
         lines.append(f"{head} {_quoted(value)}" if block is None else head + block)
     elif kind is int:
         lines.append(f"{head} {value}")
+    elif kind is bool:
+        lines.append(f"{head} {'true' if value else 'false'}")
     elif isinstance(value, (dict, list)) and value:
         lines.append(head)
         _block(value, indent + 2, lines)
