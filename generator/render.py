@@ -87,7 +87,7 @@ def render(chart: Chart, plan: Plan, header: str) -> list[RenderedFile]:
     env = _environment(root)
     context: dict[str, Any] = {"plan": plan, "files": _files(root), "llmpack_version": __version__, SPLICES: []}
     for partial in _partials(root):   # once per release, not once per template
-        context[partial[1:].removesuffix(".j2")] = _module(env, partial, context)
+        context[partial[1:].removesuffix(".j2")] = _render_one(env, partial, context, module=True)
     rendered = []
     for name in _template_names(root):
         text = _render_one(env, name, context)
@@ -126,10 +126,6 @@ def render_text(chart: Chart, template: str, context: dict[str, Any], path: str)
     env = _environment(chart.root.resolve())
     text = _render_one(env, template, {**context, "llmpack_version": __version__, SPLICES: []})
     return RenderedFile(path, text.strip() + "\n")
-
-
-def _module(env: jinja2.Environment, name: str, context: dict[str, Any]) -> Any:
-    return _render_one(env, name, context, module=True)
 
 
 def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any], *, module: bool = False) -> Any:
