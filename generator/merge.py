@@ -42,12 +42,41 @@ class Merged:
 
 
 def merge(layers: Sequence[Layer]) -> Merged:
-    data: dict[str, Any] = {}
-    origins: dict[Path_, Location] = {}
-    deletions: dict[Path_, Location] = {}
+    state, rest = _start(tuple(layers))
+    return Merged(*_fold(rest, state))
+
+
+State = tuple[dict[str, Any], dict[Path_, Location], dict[Path_, Location]]
+
+
+def _fold(layers: Sequence[Layer], state: State) -> State:
+    data, origins, deletions = state
     for layer in layers:
         _merge_map(data, layer.data, (), layer, origins, deletions)
-    return Merged(data, origins, deletions)
+    return state
+
+
+class _Shared:
+    """The layers before the last that the previous merge also began with (a fleet's releases share the
+    chart's defaults and the environment's values) and, from the second merge that begins with them, their
+    merge: each release starts from a copy of it instead of merging them again. The layers are held, so no
+    other object can take their ids; a merge that begins otherwise starts afresh."""
+
+    head: tuple[Layer, ...] = ()
+    state: State | None = None
+
+
+def _start(layers: tuple[Layer, ...]) -> tuple[State, tuple[Layer, ...]]:
+    """The state to merge into and the layers still to merge."""
+    head = layers[:-1]
+    same = len(head) == len(_Shared.head) and all(a is b for a, b in zip(head, _Shared.head, strict=True))
+    if not head or not same:
+        _Shared.head, _Shared.state = head, None
+        return ({}, {}, {}), layers
+    if _Shared.state is None:
+        _Shared.state = _fold(head, ({}, {}, {}))
+    data, origins, deletions = _Shared.state
+    return (_copy(data), dict(origins), dict(deletions)), layers[-1:]
 
 
 def _merge_map(target: dict[str, Any], source: dict[str, Any], path: Path_, layer: Layer,
@@ -73,9 +102,9 @@ def _merge_map(target: dict[str, Any], source: dict[str, Any], path: Path_, laye
 
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 
