@@ -56,26 +56,24 @@ def _fold(layers: Sequence[Layer], state: State) -> State:
     return state
 
 
-class _Shared:
-    """The layers before the last that the previous merge also began with (a fleet's releases share the
-    chart's defaults and the environment's values) and, from the second merge that begins with them, their
-    merge: each release starts from a copy of it instead of merging them again. The layers are held, so no
-    other object can take their ids; a merge that begins otherwise starts afresh."""
-
-    head: tuple[Layer, ...] = ()
-    state: State | None = None
+# The layers before the last that the previous merge began with and, once a second merge began with them too,
+# their merge (a fleet's releases share the chart's defaults and the environment's values): each release then
+# starts from a copy of it instead of merging them again. One pair, replaced whole and read once, so it is
+# always consistent; it holds the layers, so no other object can take their ids.
+_HEAD: list[tuple[tuple[Layer, ...], State | None]] = [((), None)]
 
 
 def _start(layers: tuple[Layer, ...]) -> tuple[State, tuple[Layer, ...]]:
     """The state to merge into and the layers still to merge."""
     head = layers[:-1]
-    same = len(head) == len(_Shared.head) and all(a is b for a, b in zip(head, _Shared.head, strict=True))
-    if not head or not same:
-        _Shared.head, _Shared.state = head, None
+    seen, state = _HEAD[0]
+    if not head or len(head) != len(seen) or any(a is not b for a, b in zip(head, seen, strict=True)):
+        _HEAD[0] = (head, None)
         return ({}, {}, {}), layers
-    if _Shared.state is None:
-        _Shared.state = _fold(head, ({}, {}, {}))
-    data, origins, deletions = _Shared.state
+    if state is None:
+        state = _fold(head, ({}, {}, {}))
+        _HEAD[0] = (head, state)
+    data, origins, deletions = state
     return (_copy(data), dict(origins), dict(deletions)), layers[-1:]
 
 
