@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,10 +210,13 @@ def _names_and_labels(out_dir: str, files: Sequence[RenderedFile]) -> list[Findi
             findings.append(Finding(where, "/metadata/name", f"{obj['kind']} name {name!r} must be {limit}"))
         for path, labels in _label_maps(obj):
             for key, value in (labels or {}).items():
-                problem = label_problem(str(key), str(value))
+                problem = _label_problem(str(key), str(value))
                 if problem:
                     findings.append(Finding(where, f"{path}/{key.replace('~', '~0').replace('/', '~1')}", problem))
     return findings
+
+
+_label_problem = lru_cache(maxsize=4096)(label_problem)    # a fleet's releases repeat most of their labels
 
 
 def _label_maps(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:

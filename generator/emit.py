@@ -33,6 +33,9 @@ def quote(text: str) -> str:
     return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
 
 
+_quoted = lru_cache(maxsize=8192)(quote)     # for exact strings: a fleet repeats its strings
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     if char in _ESCAPES:
@@ -76,30 +79,53 @@ def dump(value: Any) -> str:
 
 
 def _block(value: Any, indent: int, lines: list[str]) -> None:
-    pad = " " * indent
     if isinstance(value, dict) and value:
-        for k in sorted(value):
-            _entry(f"{pad}{key(str(k))}:", value[k], indent, lines)
+        _map(value, indent, lines)
     elif isinstance(value, list) and value:
-        for item in value:
-            if isinstance(item, dict) and item:
-                first, *rest = _nested(item, indent + 2)
-                lines.append(f"{pad}- {first.lstrip()}")
-                lines.extend(rest)
-            else:
-                _entry(f"{pad}-", item, indent, lines)
+        _seq(value, indent, lines)
     else:
-        lines.append(pad + _inline(value))
+        lines.append(" " * indent + _inline(value))
 
 
-def _nested(value: Any, indent: int) -> list[str]:
-    lines: list[str] = []
-    _block(value, indent, lines)
-    return lines
+def _map(value: dict[Any, Any], indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    for k in sorted(value):
+        item, head = value[k], f"{pad}{key(k if type(k) is str else str(k))}:"
+        kind = type(item)       # the common cases inline: a one-line string, a mapping
+        if kind is str and "\n" not in item:
+            lines.append(f"{head} {_quoted(item)}")
+        elif kind is dict and item:
+            lines.append(head)
+            _map(item, indent + 2, lines)
+        else:
+            _entry(head, item, indent, lines)
+
+
+def _seq(value: list[Any], indent: int, lines: list[str]) -> None:
+    """A list item that is a mapping starts on the dash's line: `- first: ...`, the rest below it."""
+    pad = " " * indent
+    dash = pad + "-"
+    for item in value:
+        if isinstance(item, dict) and item:
+            start = len(lines)
+            _map(item, indent + 2, lines)
+            lines[start] = f"{pad}- {lines[start][indent + 2:]}"    # the first line without its indent
+        elif type(item) is str and "\n" not in item:
+            lines.append(f"{dash} {_quoted(item)}")
+        else:
+            _entry(dash, item, indent, lines)
 
 
 def _entry(head: str, value: Any, indent: int, lines: list[str]) -> None:
-    if isinstance(value, (dict, list)) and value:
+    kind = type(value)     # exact types first, without isinstance chains: the common case
+    if kind is str:
+        block = _literal(value, indent) if "\n" in value else None
+        lines.append(f"{head} {_quoted(value)}" if block is None else head + block)
+    elif kind is int:
+        lines.append(f"{head} {value}")
+    elif kind is bool:
+        lines.append(f"{head} {'true' if value else 'false'}")
+    elif isinstance(value, (dict, list)) and value:
         lines.append(head)
         _block(value, indent + 2, lines)
     elif isinstance(value, str) and _literal_ok(value):
@@ -116,6 +142,18 @@ def _inline(value: Any) -> str:
     if isinstance(value, list):
         return "[]"
     return scalar(value)
+
+
+@lru_cache(maxsize=1024)
+def _literal(text: str, indent: int) -> str | None:
+    """The ` |` block of `text` below a key at `indent` (one text: the lines joined), or None when a
+    literal block would not keep `text` exactly (cached: scripts repeat in every release)."""
+    if not _literal_ok(text):
+        return None
+    keep = text.endswith("\n")
+    body = text[:-1] if keep else text
+    pad = " " * (indent + 2)
+    return "\n".join([f" |{'' if keep else '-'}", *((pad + line) if line else "" for line in body.split("\n"))])
 
 
 def _literal_ok(text: str) -> bool:

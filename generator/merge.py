@@ -42,12 +42,39 @@ class Merged:
 
 
 def merge(layers: Sequence[Layer]) -> Merged:
-    data: dict[str, Any] = {}
-    origins: dict[Path_, Location] = {}
-    deletions: dict[Path_, Location] = {}
+    state, rest = _start(tuple(layers))
+    return Merged(*_fold(rest, state))
+
+
+State = tuple[dict[str, Any], dict[Path_, Location], dict[Path_, Location]]
+
+
+def _fold(layers: Sequence[Layer], state: State) -> State:
+    data, origins, deletions = state
     for layer in layers:
         _merge_map(data, layer.data, (), layer, origins, deletions)
-    return Merged(data, origins, deletions)
+    return state
+
+
+# The layers before the last that the previous merge began with and, once a second merge began with them too,
+# their merge (a fleet's releases share the chart's defaults and the environment's values): each release then
+# starts from a copy of it instead of merging them again. One pair, replaced whole and read once, so it is
+# always consistent; it holds the layers, so no other object can take their ids.
+_HEAD: list[tuple[tuple[Layer, ...], State | None]] = [((), None)]
+
+
+def _start(layers: tuple[Layer, ...]) -> tuple[State, tuple[Layer, ...]]:
+    """The state to merge into and the layers still to merge."""
+    head = layers[:-1]
+    seen, state = _HEAD[0]
+    if not head or len(head) != len(seen) or any(a is not b for a, b in zip(head, seen, strict=True)):
+        _HEAD[0] = (head, None)
+        return ({}, {}, {}), layers
+    if state is None:
+        state = _fold(head, ({}, {}, {}))
+        _HEAD[0] = (head, state)
+    data, origins, deletions = state
+    return (_copy(data), dict(origins), dict(deletions)), layers[-1:]
 
 
 def _merge_map(target: dict[str, Any], source: dict[str, Any], path: Path_, layer: Layer,
@@ -73,9 +100,9 @@ def _merge_map(target: dict[str, Any], source: dict[str, Any], path: Path_, laye
 
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 

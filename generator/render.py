@@ -71,25 +71,17 @@ class RenderedFile:
 class Chart:
     root: Path
 
-    @property
-    def templates(self) -> Path:
-        return self.root / "templates"
-
-    @property
-    def defaults(self) -> Path:
-        return self.root / "values.yaml"
-
 
 def render(chart: Chart, plan: Plan, header: str) -> list[RenderedFile]:
     """The files of one release: each template's object (or nothing) at RELEASE/PHASE/NAME.yaml,
     with its kind's Argo CD sync wave when the environment uses Argo CD; text files as they render."""
-    env = _environment(chart.root.resolve())
-    context: dict[str, Any] = {"plan": plan, "files": _files(chart.root.resolve()), "llmpack_version": __version__,
-                               SPLICES: []}
-    for partial in _partials(chart.root.resolve()):   # once per release, not once per template
-        context[partial[1:].removesuffix(".j2")] = _module(env, partial, context)
+    root = chart.root.resolve()
+    env = _environment(root)
+    context: dict[str, Any] = {"plan": plan, "files": _files(root), "llmpack_version": __version__, SPLICES: []}
+    for partial in _partials(root):   # once per release, not once per template
+        context[partial[1:].removesuffix(".j2")] = _render_one(env, partial, context, module=True)
     rendered = []
-    for name in _template_names(chart.root.resolve()):
+    for name in _template_names(root):
         text = _render_one(env, name, context)
         path = f"{plan.release}/{name}"
         if name.endswith(".md"):
@@ -128,10 +120,6 @@ def render_text(chart: Chart, template: str, context: dict[str, Any], path: str)
     return RenderedFile(path, text.strip() + "\n")
 
 
-def _module(env: jinja2.Environment, name: str, context: dict[str, Any]) -> Any:
-    return _render_one(env, name, context, module=True)
-
-
 def _render_one(env: jinja2.Environment, name: str, context: dict[str, Any], *, module: bool = False) -> Any:
     """A template's text (or, for a partial, its module), with template errors located."""
     import jinja2
@@ -162,6 +150,17 @@ SPLICES = "_llmpack_splices"      # the context entry holding the values `q` set
 _PLACEHOLDER = re.compile(r"__llmpack_q([0-9]+)__")
 
 
+@dataclass(frozen=True)
+class _Hole:
+    """A placeholder in parsed text (`text`, as written), to be filled with the `index`th value set aside."""
+    text: str
+    index: int
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_FILLED = frozenset({dict, list, _Hole})     # what _fill copies or replaces; other nodes are immutable scalars
+
+
 def _splice(context: Any, value: Any) -> str:
     """The `q` filter: set the value aside (as plain data) and put a placeholder in the text."""
     import jinja2
@@ -175,27 +174,23 @@ def _splice(context: Any, value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     """JSON-like data: mappings, lists, strings, numbers, booleans and null (tuples become lists)."""
-    if isinstance(value, str):
+    if value is None or isinstance(value, (str, int, float)):
         return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, dict):     # leaves are taken as they are without a call: the common case
+        return {k if type(k) is str else str(k): v if type(v) in _LEAVES else _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
+        return [v if type(v) in _LEAVES else _plain(v) for v in value]
     raise TypeError(f"cannot put a {type(value).__name__} in a manifest")
 
 
 def _fill(node: Any, splices: list[Any]) -> Any:
-    """A copy of the parsed text with each placeholder replaced by its value (none: a plain copy)."""
-    if isinstance(node, str):
-        match = _PLACEHOLDER.fullmatch(node) if splices else None
-        return splices[int(match.group(1))] if match else node
-    if isinstance(node, dict):
-        return {_fill(k, splices): _fill(v, splices) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fill(v, splices) for v in node]
-    return node
+    """A copy of the parsed text with each placeholder replaced by its value (none: its text)."""
+    if type(node) is dict:
+        return {k if type(k) not in _FILLED else _fill(k, splices): v if type(v) not in _FILLED else _fill(v, splices)
+                for k, v in node.items()}
+    if type(node) is list:
+        return [v if type(v) not in _FILLED else _fill(v, splices) for v in node]
+    return (splices[node.index] if splices else node.text) if type(node) is _Hole else node
 
 
 def _parse(name: str, text: str, splices: list[Any] | None = None) -> dict[str, Any] | None:
@@ -245,7 +240,8 @@ def _construct(name: str, node: Any) -> Any:
         for key_node, value_node in node.value:
             key = _construct(name, key_node)
             if key in result:
-                raise TemplateError(name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                shown = key.text if isinstance(key, _Hole) else key
+                raise TemplateError(name, key_node.start_mark.line + 1, f"duplicate key {shown!r}")
             result[key] = _construct(name, value_node)
         return result
     if tag == "tag:yaml.org,2002:seq":
@@ -253,6 +249,9 @@ def _construct(name: str, node: Any) -> Any:
     convert = _SCALARS.get(tag)
     if convert is None:
         raise TemplateError(name, node.start_mark.line + 1, f"unsupported YAML value {node.value!r} ({tag})")
+    if convert is str:
+        match = _PLACEHOLDER.fullmatch(node.value)
+        return _Hole(node.value, int(match.group(1))) if match else node.value
     return convert(node.value)
 
 
@@ -268,6 +267,9 @@ def _environment(root: Path) -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["q"] = jinja2.pass_context(_splice)
+    # a template's globals as one dict, not a ChainMap over the environment's (never changed after this):
+    # each render's context is built from them, 9 µs faster per template
+    env.make_globals = lambda d: {**env.globals, **(d or {})}  # type: ignore[method-assign]
     templatecache.attach(env)
     return env
 
