@@ -41,40 +41,16 @@ class Merged:
         return None
 
 
-def merge(layers: Sequence[Layer]) -> Merged:
-    state, rest = _start(tuple(layers))
-    return Merged(*_fold(rest, state))
-
-
-State = tuple[dict[str, Any], dict[Path_, Location], dict[Path_, Location]]
-
-
-def _fold(layers: Sequence[Layer], state: State) -> State:
-    data, origins, deletions = state
+def merge(layers: Sequence[Layer], base: Merged | None = None) -> Merged:
+    """The layers merged in order; `base`: the merge of the layers that come before them (a fleet's
+    releases share the chart's defaults and the environment's values: the pipeline merges those once
+    and each release's own layers onto a copy)."""
+    data: dict[str, Any] = _copy(base.data) if base else {}
+    origins = dict(base.origins) if base else {}
+    deletions = dict(base.deletions) if base else {}
     for layer in layers:
         _merge_map(data, layer.data, (), layer, origins, deletions)
-    return state
-
-
-# The layers before the last that the previous merge began with and, once a second merge began with them too,
-# their merge (a fleet's releases share the chart's defaults and the environment's values): each release then
-# starts from a copy of it instead of merging them again. One pair, replaced whole and read once, so it is
-# always consistent; it holds the layers, so no other object can take their ids.
-_HEAD: list[tuple[tuple[Layer, ...], State | None]] = [((), None)]
-
-
-def _start(layers: tuple[Layer, ...]) -> tuple[State, tuple[Layer, ...]]:
-    """The state to merge into and the layers still to merge."""
-    head = layers[:-1]
-    seen, state = _HEAD[0]
-    if not head or len(head) != len(seen) or any(a is not b for a, b in zip(head, seen, strict=True)):
-        _HEAD[0] = (head, None)
-        return ({}, {}, {}), layers
-    if state is None:
-        state = _fold(head, ({}, {}, {}))
-        _HEAD[0] = (head, state)
-    data, origins, deletions = state
-    return (_copy(data), dict(origins), dict(deletions)), layers[-1:]
+    return Merged(data, origins, deletions)
 
 
 def _merge_map(target: dict[str, Any], source: dict[str, Any], path: Path_, layer: Layer,

@@ -14,6 +14,7 @@ from generator import bundle
 from generator.check import SchemaCheck, check_bundle, check_release, no_tokens
 from generator.errors import CheckError, Finding, Location, Problem, UsageError, ValuesError
 from generator.gitops import render_gitops
+from generator.load import Layer
 from generator.merge import Merged, merge
 from generator.merge import explain as explain_layers
 from generator.plan import Plan, plan
@@ -115,9 +116,11 @@ def _each_planned(project: Project, env: str, found: list[Release], problems: li
     """Each release merged, validated and planned, as it comes (build renders it before the next is
     planned, so kubeconform starts early); a release with problems adds them to `problems` instead."""
     first: Planned | None = None
+    shared = _shared_layers(found)
+    base = (len(shared), merge(shared)) if shared else (0, None)
     for release in found:
         try:
-            item = _planned(project, env, release, capacity_errors=capacity_errors, first=first)
+            item = _planned(project, env, release, base, capacity_errors=capacity_errors, first=first)
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
             continue
@@ -125,12 +128,23 @@ def _each_planned(project: Project, env: str, found: list[Release], problems: li
         yield item
 
 
-def _planned(project: Project, env: str, release: Release, *, capacity_errors: bool,
-             first: Planned | None) -> Planned:
-    """One release merged, validated and planned; only what rendering needs is kept (a fleet's merged
-    values and their origins would fill the memory)."""
+def _shared_layers(found: list[Release]) -> tuple[Layer, ...]:
+    """The layers every release of a fleet begins with (the chart's defaults, the environment's values):
+    merged once, each release's own layers then onto a copy of that."""
+    if len(found) < 2:
+        return ()
+    first, count = found[0].layers, 0
+    while count < len(first) and all(len(r.layers) > count and r.layers[count] is first[count] for r in found):
+        count += 1
+    return first[:count]
+
+
+def _planned(project: Project, env: str, release: Release, base: tuple[int, Merged | None], *,
+             capacity_errors: bool, first: Planned | None) -> Planned:
+    """One release merged (onto `base`: how many layers all releases share, and their merge), validated
+    and planned; only what rendering needs is kept (a fleet's merged values and origins would fill memory)."""
     context = f"release {release.name} of env {env}"
-    merged = merge(release.layers)
+    merged = merge(release.layers[base[0]:], base[1])
     validate(merged, project.schema, context)
     planned = plan(merged, release.name, context, (project.root, project.chart_dir), capacity_errors=capacity_errors)
     if first is not None and merged.data.get("gitops") != first.gitops:

@@ -4,9 +4,10 @@ Objects are grouped per (KServe release when the release has KServe kinds, Kuber
 the GitOps objects join the core ones. As soon as a release is rendered, each of its objects is
 looked up in the verdict cache (verdicts.py); the others go to the kubeconform runs of their
 schema set (kubeconform.Runs: one, started at the first of them, and a second for a fleet), which
-validate them on the other core while the next releases render. `finish` adds the environment's objects, waits for the runs and reports, per
-group, what it validated against. Nothing is reported before `finish`: a problem the other
-checks find comes first, and a missing tool or CRD source is said only if there is none.
+validate them on the other core while the next releases render. `finish` adds the environment's
+objects, waits for the runs and reports, per group, what it validated against. Nothing is
+reported before `finish`: a problem the other checks find comes first, and a missing tool or CRD
+source is said only if there is none.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import given
@@ -53,11 +54,21 @@ def test_later_layer_wins_for_every_key_it_sets(base: dict[str, Any], over: dict
 
 @given(trees, overlays, overlays)
 def test_inputs_are_never_modified(base: dict[str, Any], one: dict[str, Any], two: dict[str, Any]) -> None:
-    import copy
-
     before = copy.deepcopy((base, one, two))
     merge([layer(base), layer(one), layer(two)])
     assert (base, one, two) == before
+
+
+@given(trees, overlays, overlays, st.integers(0, 3))
+def test_merging_onto_the_merge_of_the_first_layers_is_merging_them_all(
+        base: dict[str, Any], one: dict[str, Any], two: dict[str, Any], split: int) -> None:
+    """What the pipeline does for a fleet: the shared layers merged once, each release's onto it; the
+    shared merge is not changed by merging onto it."""
+    layers = [layer(base, "base"), layer(one, "one"), layer(two, "two")]
+    head = merge(layers[:split])
+    kept = copy.deepcopy(head)
+    assert merge(layers[split:], head) == merge(layers)
+    assert head == kept
 
 
 @given(trees, overlays)
