@@ -8,7 +8,6 @@ it renders with the chart and schema shipped inside llmpack. A project with its 
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,12 @@ _SHIPPED = {"chart": CHART, "schemas": "schemas", "scaffold": "scaffold"}
 
 def shipped(name: str) -> Path:
     """A folder shipped with llmpack ("chart", "schemas", "scaffold"): package data of the installed
-    wheel, or the folder of the source checkout that an editable install runs from."""
-    packaged = importlib.resources.files("generator") / "data" / name
+    wheel, or the folder of the source checkout that an editable install runs from. (The package data
+    is found beside this module, as importlib.resources would find it, without importing that: it
+    brings zipfile, tempfile and random to every render.)"""
+    packaged = Path(__file__).parent / "data" / name
     if packaged.is_dir():
-        return Path(str(packaged))
+        return packaged
     return Path(__file__).resolve().parent.parent / _SHIPPED[name]
 
 
