@@ -23,7 +23,7 @@ CHART = "charts/kserve-multinode"
 SCHEMA = "schemas/values.schema.json"
 EDITOR_SCHEMA = ".llmpack/values.schema.json"      # what `llmpack init` points the overlays' modelines at
 ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")    # a plain folder name: never ".", ".." or a path
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"     # -f only: compiled (and cached) by re when first needed
 # Package data of an installed llmpack (pyproject.toml maps these folders into generator/data/).
 _SHIPPED = {"chart": CHART, "schemas": "schemas", "scaffold": "scaffold"}
 
@@ -106,6 +106,8 @@ NO_EXTRAS = Extras()
 
 @dataclass(frozen=True)
 class Release:
+    """One model deployment of an environment: its name and its layers in merge order."""
+
     name: str
     layers: tuple[Layer, ...]
 
@@ -171,7 +173,7 @@ def _known(project: Project) -> str:
 def _file_name(project: Project, path: Path) -> str:
     """How a -f file is named in messages and in the bundle's headers: never with a line break."""
     shown = project.show(path)
-    if _CONTROL.search(shown):
+    if re.search(_CONTROL, shown):
         raise UsageError(f"-f {shown!r}: the file name holds a control character or line break; rename the file")
     return shown
 
