@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # The start-up path (a no-op render costs little more than this module) imports neither the error
 # tree nor the redaction (generator.errors, generator.tokens: dataclasses and 30 regular expressions)
-# until a message is printed, and builds the arguments of the chosen command only.
+# until a message is printed, and builds the parser of the chosen command only.
 
 DESCRIPTION = """\
 llmpack turns one small values file per environment into a validated, deterministic
@@ -87,14 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command_named(argv: Sequence[str]) -> str | None:
-    """The command argv names: its first word that is not an option of llmpack's own (-C DIR, --version,
-    -h). None when there is none, or it is no command: then every command's arguments are built, for
-    argparse's help and usage errors."""
+    """The command argv names: its first word, after nothing but llmpack's -C DIR. None when there is
+    none, it is no command, or another option of llmpack's own comes first (-h, --version, an
+    abbreviation): then every command is built, for argparse's help and usage errors."""
     words = iter(argv)
     for word in words:
         if word in ("-C", "--project"):
             next(words, None)
-        elif not word.startswith("-"):
+        elif word.startswith("-"):
+            return None
+        else:
             return word if word in {"schemas", *(c[0] for c in COMMANDS)} else None
     return None
 
@@ -109,8 +111,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
-    """llmpack's parser; with `chosen`, only that command's arguments are added (the others still
-    list in --help)."""
+    """llmpack's parser; with `chosen`, only that command is built (each command's parser costs a
+    render about half a millisecond, argparse's messages being looked up in gettext's catalogues)."""
     parser = _Parser(prog="llmpack", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"llmpack {__version__}")
@@ -118,12 +120,19 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
                         help="project folder, or a folder below it (default: the current folder)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for name, run, summary, description, adders in COMMANDS:
+        if chosen not in (None, name):
+            continue
         command = sub.add_parser(name, help=summary, description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        for add in adders if chosen in (None, name) else ():
+        for add in adders:
             add(command)
         command.set_defaults(run=run)
-    schemas = sub.add_parser("schemas", help="the CRDs the schema check uses")
+    if chosen in (None, "schemas"):
+        _schemas_commands(sub.add_parser("schemas", help="the CRDs the schema check uses"))
+    return parser
+
+
+def _schemas_commands(schemas: argparse.ArgumentParser) -> None:
     schema_commands = schemas.add_subparsers(title="commands", metavar="COMMAND", dest="schemas_command",
                                              required=True)
     fetch = schema_commands.add_parser(
@@ -137,7 +146,6 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
     fetch.add_argument("--github-url", default=None, metavar="URL",
                        help="the raw file server for the fallback (default: https://raw.githubusercontent.com)")
     fetch.set_defaults(run=commands.fetch)
-    return parser
 
 
 def env_options(parser: argparse.ArgumentParser) -> None:

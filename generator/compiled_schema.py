@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,13 @@ def matches(regex: re.Pattern[str], text: str, *, anchored: bool) -> bool:
     """ECMA-262 `$` ends the text; Python's also matches before a final newline ("main\\n")."""
     match = regex.search(text)
     return match is not None and (not anchored or match.end() == len(text))
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A pattern of the schema, compiled when a value first meets it: compiling all ~40 up front
+    would cost a render more than the check itself."""
+    return re.compile(pattern)
 
 
 @lru_cache(maxsize=4)
@@ -101,8 +108,8 @@ class _Compiler:
         return lambda v: any(option(v) for option in options)
 
     def k_pattern(self, arg: str, node: dict[str, Any]) -> Check:
-        regex, anchored = re.compile(arg), arg.endswith("$")
-        return lambda v: not isinstance(v, str) or matches(regex, v, anchored=anchored)
+        anchored = arg.endswith("$")
+        return lambda v: not isinstance(v, str) or matches(_regex(arg), v, anchored=anchored)
 
     def k_minLength(self, arg: int, node: dict[str, Any]) -> Check:
         return lambda v: not isinstance(v, str) or len(v) >= arg

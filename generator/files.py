@@ -13,7 +13,6 @@ place) or folders built aside and renamed in (write.py).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import shutil
@@ -239,6 +238,8 @@ def rename(source: Path, target: Path, shown: str) -> None:
 
 def exchange(a: Path, b: Path, shown: str) -> bool:
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes  # only here: a render that writes no folder does not load it
+
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):

@@ -21,6 +21,8 @@ HOOK, HOOK_DELETE_POLICY = "argocd.argoproj.io/hook", "argocd.argoproj.io/hook-d
 
 @dataclass(frozen=True)
 class Phase:
+    """A phase folder of a release and how Argo CD and Flux apply it."""
+
     folder: str
     flux_wait: bool          # Flux waits for its objects to be ready before the next phase starts
     flux_timeout: str        # a duration, or the gitops.flux key that holds it
@@ -35,6 +37,8 @@ class Phase:
 
 @dataclass(frozen=True)
 class Kind:
+    """What llmpack knows of one kind of object it renders."""
+
     name: str
     wave: int                # Argo CD sync wave
     dns_label: bool = False  # its name is also a label value or DNS label: at most 63, starting with a letter

@@ -40,8 +40,9 @@ _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": Fals
 _INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$")
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
-_LINE_BREAK = re.compile("[\n\r\x85\u2028\u2029]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# --set only: compiled (and cached) by re when a flag is first read
+_LINE_BREAK = "[\n\r\x85\u2028\u2029]"
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
@@ -96,7 +97,7 @@ def parse_set(flag: str) -> Layer:
     """`--set a.b=value`: the value is read as one YAML 1.2 flow value (`2`, `"2"`, `[a, b]`) that
     must be the whole of it: no line break, nothing after it (a `#` comment would swallow the rest)."""
     key, sep, value = flag.partition("=")
-    if _CONTROL.search(key):
+    if re.search(_CONTROL, key):
         raise UsageError(f"--set {key!r}: a key holds no control character or line break")
     name = f"--set {key}"   # never the value: it may be a secret pasted by mistake
     if not sep or not key:
@@ -111,7 +112,7 @@ def parse_set(flag: str) -> Layer:
 
 
 def _set_value(value: str, name: str) -> Any:
-    if _LINE_BREAK.search(value):
+    if re.search(_LINE_BREAK, value):
         raise LoadError(Location(name), "the value holds a line break; a --set value is one line (a scalar, "
                         "[a, list] or {a: map}): put longer values in a file and pass it with -f FILE")
     text = f"v: {value}" if value.strip() else "v: ''"

@@ -8,7 +8,6 @@ it renders with the chart and schema shipped inside llmpack. A project with its 
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,19 @@ CHART = "charts/kserve-multinode"
 SCHEMA = "schemas/values.schema.json"
 EDITOR_SCHEMA = ".llmpack/values.schema.json"      # what `llmpack init` points the overlays' modelines at
 ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")    # a plain folder name: never ".", ".." or a path
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"     # -f only: compiled (and cached) by re when first needed
 # Package data of an installed llmpack (pyproject.toml maps these folders into generator/data/).
 _SHIPPED = {"chart": CHART, "schemas": "schemas", "scaffold": "scaffold"}
 
 
 def shipped(name: str) -> Path:
     """A folder shipped with llmpack ("chart", "schemas", "scaffold"): package data of the installed
-    wheel, or the folder of the source checkout that an editable install runs from."""
-    packaged = importlib.resources.files("generator") / "data" / name
+    wheel, or the folder of the source checkout that an editable install runs from. (The package data
+    is found beside this module, as importlib.resources would find it, without importing that: it
+    brings zipfile, tempfile and random to every render.)"""
+    packaged = Path(__file__).parent / "data" / name
     if packaged.is_dir():
-        return Path(str(packaged))
+        return packaged
     return Path(__file__).resolve().parent.parent / _SHIPPED[name]
 
 
@@ -105,6 +106,8 @@ NO_EXTRAS = Extras()
 
 @dataclass(frozen=True)
 class Release:
+    """One model deployment of an environment: its name and its layers in merge order."""
+
     name: str
     layers: tuple[Layer, ...]
 
@@ -170,7 +173,7 @@ def _known(project: Project) -> str:
 def _file_name(project: Project, path: Path) -> str:
     """How a -f file is named in messages and in the bundle's headers: never with a line break."""
     shown = project.show(path)
-    if _CONTROL.search(shown):
+    if re.search(_CONTROL, shown):
         raise UsageError(f"-f {shown!r}: the file name holds a control character or line break; rename the file")
     return shown
 

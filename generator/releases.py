@@ -67,6 +67,8 @@ class KnownBug:
 
 @dataclass(frozen=True)
 class KServeRelease:
+    """What one supported KServe release accepts and does (a row of RELEASES)."""
+
     version: str                        # as written in values: "0.20"
     patch: str                          # the release llmpack pins for it: "0.20.0"
     crds: PinnedCrds

@@ -19,6 +19,8 @@ MAX_PODS: Final = 8
 
 @dataclass(frozen=True)
 class Candidate:
+    """One layout considered by the search: whether it fits, and why (not)."""
+
     layout: Layout
     fits: bool
     reason: str

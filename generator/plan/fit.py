@@ -36,8 +36,10 @@ CLAIM_HEADROOM = 1.1                                 # tokenizer, config and the
 def identity(merged: Merged, values: Values, chart_root: Path) -> list[Issue]:
     """A release naming another model than the chart's example gives that model's revision and path."""
     origin = merged.origins.get(("model", "id"))
+    if origin is None or origin.source == DEFAULTS:    # the chart's own model: its values.yaml is not read again
+        return []
     example = _example_model(chart_root)
-    if origin is None or origin.source == DEFAULTS or values.model.id == example:
+    if values.model.id == example:
         return []
     model = values.model.id
     issues: list[Issue] = []

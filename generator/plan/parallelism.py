@@ -21,6 +21,8 @@ MAX_TENSOR, MAX_PIPELINE = 16, 64          # GPUs in one pod, pods in one Ray cl
 
 @dataclass(frozen=True)
 class Parallelism:
+    """The tensor and pipeline parallel sizes, and the values they came from."""
+
     tensor: int
     pipeline: int
     tensor_from: Path_                      # the value a user would change, for located problems

@@ -17,6 +17,8 @@ MANAGED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.k
 
 @dataclass(frozen=True)
 class Runtime:
+    """The ServingRuntime the InferenceService runs on, and the vLLM server's arguments."""
+
     name: str                         # the ServingRuntime the InferenceService names
     create: bool                      # the bundle holds it (else a cluster runtime of that name)
     flavor: str                       # "llmpack" (vllm-runtime image) or "kserve" (upstream image)

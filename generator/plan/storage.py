@@ -21,6 +21,8 @@ MARKER_FILE = ".llmpack-complete"
 
 @dataclass(frozen=True)
 class Storage:
+    """Where the model's files are: the storageUri, its claim and path, and the claim to create."""
+
     uri: str
     claim: str | None                 # None for oci://
     path: str                         # below the claim
@@ -32,6 +34,8 @@ class Storage:
 
 @dataclass(frozen=True)
 class Download:
+    """The download Job of a release (None in the plan when download is off)."""
+
     job: str                          # the Job name
     image: str
     model_id: str

@@ -19,6 +19,8 @@ Issue = tuple[Path_, str]                   # a problem with the values: where, 
 
 @dataclass(frozen=True)
 class EnvVar:
+    """One item of model.env, with its position for located problems."""
+
     index: int                     # position in model.env, for located problems
     name: str
     item: dict[str, Any]           # the item as written: name and value or valueFrom
@@ -31,6 +33,8 @@ class EnvVar:
 
 @dataclass(frozen=True)
 class Model:
+    """model.*: which model is served, from where, and how its server is started."""
+
     id: str
     revision: str
     format: str
@@ -43,6 +47,8 @@ class Model:
 
 @dataclass(frozen=True)
 class Gpu:
+    """gpu.*: the GPU resource the pods request, and what the capacity estimate reads."""
+
     resource_name: str
     custom_resource_types: tuple[str, ...]
     raw: dict[str, Any]            # type, memory, perNode, node: read by the capacity estimate
@@ -50,6 +56,8 @@ class Gpu:
 
 @dataclass(frozen=True)
 class Pvc:
+    """pvc.*: the claim that holds the model's files (created by the bundle, or named)."""
+
     create: bool
     name: str | None
     size: str | int | None
@@ -59,12 +67,16 @@ class Pvc:
 
 @dataclass(frozen=True)
 class TokenSecret:
+    """The Secret (name and key) that holds the Hugging Face token of the download."""
+
     name: str
     key: str
 
 
 @dataclass(frozen=True)
 class Download:
+    """download.*: the Job that fetches the model onto the claim."""
+
     enabled: bool
     image: str | None
     token_secret: TokenSecret | None
@@ -76,6 +88,8 @@ class Download:
 
 @dataclass(frozen=True)
 class Verify:
+    """verify.*: the smoke test Job run after every sync."""
+
     enabled: bool
     wait_seconds: int
     max_latency_seconds: int
@@ -86,6 +100,8 @@ class Verify:
 
 @dataclass(frozen=True)
 class Values:
+    """The merged values of one release, named and typed (the schema has checked them)."""
+
     name: str
     namespace: str
     target: str

@@ -23,6 +23,8 @@ REQUESTS = 6          # the most requests smoke.py sends per wait (its own bound
 
 @dataclass(frozen=True)
 class Verify:
+    """The smoke test Job: what it calls and what it expects of the Ray cluster."""
+
     job: str
     image: str
     url: str                      # the predictor Service
