@@ -188,6 +188,7 @@ def test_changed_code_renders(settled: dict[str, Path], full: list[str], monkeyp
     """Every imported module's file is an input (here one outside llmpack, imported before the render)."""
     root = settled["code"]
     monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)   # a __pycache__ written now would make the project young
     __import__("llmpack_plugin")
     try:
         with rendered_once(root, full):

@@ -196,7 +196,7 @@ def test_a_token_in_a_name_or_an_exception_is_never_printed(tmp_path: Path, wher
     elif where == "exception-text":
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError(f"a bug that quotes {TOKEN} and {B64}")
-        monkeypatch.setattr("generator.pipeline.plan_all", broken)
+        monkeypatch.setattr("generator.pipeline.render", broken)
     if where == "cache-dir-progress":
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
