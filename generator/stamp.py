@@ -5,9 +5,10 @@ A render records what it reads while it runs (recorder.py: every file it opens f
 every folder it lists, every program it starts, what it names as read or looked at), plus every
 module it imported (llmpack's code and its libraries' files), the folders whose entries
 decide which files are read (CRD folders, kubeconform's candidates), and then keeps, in the
-project's `.cache/llmpack/stamps/`, a stamp of them: each file's sha256 and stat, each folder's
-entries, each output file's sha256 and stat, and what the render printed. The stamp is named by
-the command line, the current folder, llmpack's version, the interpreter and every LLMPACK_*,
+project's `.cache/llmpack/stamps/`, a stamp of them: each file's sha256 (remembered by its stat
+in the cache's digests/inputs.json, digests.py's rule) and stat, each folder's entries, each
+output file's sha256 and stat, and what the render printed. The stamp is named by the command
+line, the current folder, llmpack's version, the interpreter and every LLMPACK_*,
 HOME, XDG_CACHE_HOME, PATH, GOPROXY and PYTHONPATH variable.
 
 The next render with the same name compares the stamp with the disk: folders listed again, each
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import generator
-from generator.digests import SETTLED_NS, State, digest, state, write_atomic
+from generator.digests import SETTLED_NS, Memo, State, cache_root, digest, state, write_atomic
 from generator.recorder import Recorder, unseen
 
 TYPE_CHECKING = False   # typing's, without importing typing on the start-up path (mypy reads it as True)
@@ -43,6 +44,7 @@ FORMAT = 1
 ENVIRON = ("HOME", "XDG_CACHE_HOME", "PATH", "GOPROXY", "PYTHONPATH")
 STAMPS = Path(".cache") / "llmpack" / "stamps"
 KEPT = 32
+MEMO_ENTRIES = 20_000     # input digests remembered (a fleet's release files, llmpack's modules, CRDs)
 
 
 def find_root(start: Path) -> Path | None:
@@ -138,7 +140,9 @@ def save(recorder: Recorder, root: Path, *, outputs: Mapping[Path, Mapping[str, 
     skip = (*(os.path.join(os.path.abspath(p), "") for p in [*excluded, *outputs]), "/proc/", "/dev/", "/sys/")
     seen = {p: found for p, found in {**recorder.seen, **{p: state(p) for p in [*_modules(), *below]}}.items()
             if not os.path.join(p, "").startswith(skip)}
-    inputs = _inputs(seen, recorder.folders | set(below), recorder.start_ns)
+    memo = Memo(cache_root() / "digests" / "inputs.json")    # the inputs' digests, remembered by their stat
+    inputs = _inputs(seen, recorder.folders | set(below), recorder.start_ns, memo)
+    memo.save(limit=MEMO_ENTRIES)
     written = {str(folder): _outputs(folder, digests, recorder.start_ns) for folder, digests in outputs.items()}
     if inputs is None or None in written.values():
         return False
@@ -163,7 +167,7 @@ def _prune(folder: Path) -> None:
         pass
 
 
-def _inputs(seen: Mapping[str, State | None], folders: set[str], start_ns: int
+def _inputs(seen: Mapping[str, State | None], folders: set[str], start_ns: int, memo: Memo
             ) -> tuple[dict[str, list[Any]], dict[str, list[str] | None], dict[str, str]] | None:
     """Files with digests, folders with entries, and paths that did not exist; None if one changed
     since it was read or was not settled when the render started."""
@@ -180,7 +184,7 @@ def _inputs(seen: Mapping[str, State | None], folders: set[str], start_ns: int
         elif path in folders or os.path.isdir(path):
             listings[path] = _listing(path)
         else:
-            files[path] = [*before, digest(path), True]
+            files[path] = [*before, memo.digest(Path(path)), True]
     return files, listings, missing
 
 
