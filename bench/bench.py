@@ -166,9 +166,11 @@ def single_release(ctx: Context) -> list[Row]:
     fast, helm_c = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once, before=emptied(stamps))
     compile_, helm_t = harness.interleaved(SMALL, ours(ctx.no_crd_check), helm_once,
                                            before=emptied(stamps, cache / "jinja"))
-    python, version = harness.interleaved(SMALL, lambda: harness.run([str(ctx.llmpack.with_name("python")), "-c",
-                                                                      "pass"]),
-                                          lambda: harness.run([str(ctx.llmpack), "--version"]))
+    interpreter = str(ctx.llmpack.with_name("python"))
+    python, libraries, version = harness.interleaved(
+        SMALL, lambda: harness.run([interpreter, "-c", "pass"]),
+        lambda: harness.run([interpreter, "-c", "import jinja2, yaml"]),   # what a full render cannot do without
+        lambda: harness.run([str(ctx.llmpack), "--version"]))
     return [with_warm(versus("(b) 1 release, every check incl. CRD schemas; nothing changed: the render stamp "
                              "answers", kept, helm_k, 1.5), f"stamp, {ALL}"),
             with_warm(versus("    same, a full render (no stamp); verdicts cached: no kubeconform run", warm, helm_b,
@@ -180,7 +182,8 @@ def single_release(ctx: Context) -> list[Row]:
                              "the render stamp answers", kept_c, helm_kc, 1.2), "stamp, templates"),
             with_warm(versus("    same, a full render (no stamp)", fast, helm_c, 1.2), "templates"),
             with_warm(versus("    same, compiled templates cold", compile_, helm_t, None), "none"),
-            Row("    floor: python -c pass / llmpack --version", f"{shown(python)} / {shown(version)}")]
+            Row("    floor: python -c pass / python -c 'import jinja2, yaml' / llmpack --version",
+                f"{shown(python)} / {shown(libraries)} / {shown(version)}")]
 
 
 def with_warm(row: Row, warm: str) -> Row:
