@@ -85,7 +85,7 @@ def interleaved(repeats: int, *subjects: Callable[[], Run],
 @dataclass(frozen=True)
 class Memory:
     tree_peak_kib: int             # most RSS resident at once in the process tree (sampled)
-    peaks_kib: dict[str, int]      # per program name, its own high-water mark (VmHWM, sampled)
+    peaks_kib: dict[str, list[int]]   # per program name, each of its processes' high-water mark (VmHWM, sampled)
     max_rss_kib: int               # wait4's ru_maxrss (exact): the largest single process of the tree
 
 
@@ -93,7 +93,7 @@ def memory(command: Sequence[str], env: Mapping[str, str] | None = None, every: 
     """Peak memory of a process tree: /proc sampled every `every` s, and wait4's exact ru_maxrss."""
     process = subprocess.Popen(list(command), env=dict(env) if env is not None else None,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tree_peak, peaks = 0, {}
+    tree_peak, peaks = 0, dict[tuple[str, int], int]()
     done = threading.Event()
 
     def sample() -> None:
@@ -103,7 +103,8 @@ def memory(command: Sequence[str], env: Mapping[str, str] | None = None, every: 
             for pid in _tree(process.pid):
                 name, rss, hwm = _status(pid)
                 total += rss
-                peaks[name] = max(peaks.get(name, 0), hwm)
+                if name and hwm:     # not a process that ended (or a fork not yet exec'd) meanwhile
+                    peaks[name, pid] = max(peaks.get((name, pid), 0), hwm)
             tree_peak = max(tree_peak, total)
             time.sleep(every)
 
@@ -115,7 +116,10 @@ def memory(command: Sequence[str], env: Mapping[str, str] | None = None, every: 
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}")
-    return Memory(tree_peak, peaks, usage.ru_maxrss)
+    by_name: dict[str, list[int]] = {}
+    for (name, _), peak in sorted(peaks.items()):
+        by_name.setdefault(name, []).append(peak)
+    return Memory(tree_peak, by_name, usage.ru_maxrss)
 
 
 def _tree(pid: int) -> list[int]:
@@ -129,14 +133,14 @@ def _tree(pid: int) -> list[int]:
 
 
 def _status(pid: int) -> tuple[str, int, int]:
-    """Program name, VmRSS and VmHWM (KiB) of a live process; zeros once it is gone."""
+    """Program name, VmRSS and VmHWM (KiB) of a live process; no name and zeros once it is gone."""
     try:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                       if ":" in line)
     except OSError:
-        return "?", 0, 0
+        return "", 0, 0
     rss, hwm = (int(fields.get(key, "0 kB").split()[0]) for key in ("VmRSS", "VmHWM"))
-    return fields.get("Name", "?").strip(), rss, hwm
+    return fields.get("Name", "").strip(), rss, hwm
 
 
 def files_with_times(folder: Path) -> dict[str, int]:
