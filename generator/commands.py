@@ -43,10 +43,19 @@ def _extras(args: argparse.Namespace) -> Extras:
 
 def _sources(args: argparse.Namespace) -> SchemaSources:
     from generator.crds import GITHUB_RAW, SchemaSources, default_cache, go_proxies
-    from generator.files import environ, resolved
+    from generator.files import environ, kind, resolved
 
-    from_env = [Path(p) for p in environ("LLMPACK_CRD_DIR").split(os.pathsep) if p]
-    folders = tuple(resolved(p) or p.absolute() for p in [*getattr(args, "crd_dirs", []), *from_env])
+    given = [*(("--crd-dir", p) for p in getattr(args, "crd_dirs", [])),
+             *(("LLMPACK_CRD_DIR", Path(p)) for p in environ("LLMPACK_CRD_DIR").split(os.pathsep) if p)]
+    for where, path in given:      # a mistyped folder would be skipped and the CRDs taken from elsewhere
+        found = kind(path)
+        if found != "folder":
+            from generator.errors import UsageError
+
+            what = {"missing": "no such folder", "unreadable": "cannot be read"}.get(found, f"is a {found}")
+            raise UsageError(f"{where} {path}: {what}; give a folder of CRD files (kserve/vX.Y.Z/*.yaml, or "
+                             "`kubectl get crd -o yaml` of a cluster)")
+    folders = tuple(resolved(p) or p.absolute() for _, p in given)
     return SchemaSources(folders, default_cache(), go_proxies(), getattr(args, "github_url", None) or GITHUB_RAW, say)
 
 

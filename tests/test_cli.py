@@ -75,3 +75,14 @@ def test_explain_names_the_file_that_won() -> None:
     assert done.stdout == (f'release llama3-70b, /pvc/size = "300Gi"\n'
                            f'  {defaults}:{line_of(defaults, "  size: 50Gi")}: set "50Gi"\n'
                            f'  {release}:{line_of(release, "  size: 300Gi")}: set "300Gi"\n')
+
+
+def test_a_crd_folder_that_is_not_there_is_a_usage_error(make_project: ProjectFactory, tmp_path: Path) -> None:
+    """A mistyped --crd-dir is said, not skipped for CRDs from elsewhere."""
+    project = make_project("")
+    (tmp_path / "a-file").write_text("")
+    for folder, said in [(tmp_path / "nope", "no such folder"), (tmp_path / "a-file", "is a file")]:
+        done = llmpack("-C", str(project.root), "render", "--env", "test", "--crd-dir", str(folder))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: --crd-dir {folder}: {said}; give a folder of CRD files"), done.stderr
+        assert not (project.root / "rendered").exists()
