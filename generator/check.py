@@ -70,20 +70,6 @@ def _by_release(plans: Sequence[Plan], files: Sequence[RenderedFile]) -> dict[st
     return grouped
 
 
-def schema_findings(out_dir: str, plans: Sequence[Plan], files: Sequence[RenderedFile],
-                    schemas: SchemaCheck) -> tuple[list[Finding], list[str]]:
-    """kubeconform over every object, once per (KServe release, Kubernetes version): normally one
-    run per environment, and none for objects it already validated (validation.py, which the
-    pipeline feeds while it renders). Returns the findings and, per run, what it validated against."""
-    from generator.validation import Validation
-
-    by_release = _by_release(plans, files)
-    with Validation(out_dir, schemas) as validation:
-        for plan in plans:
-            validation.add(plan, by_release[plan.release])
-        return validation.finish(plans, files)
-
-
 def _objects(files: Iterable[RenderedFile]) -> Iterable[tuple[RenderedFile, dict[str, Any]]]:
     return ((f, f.obj) for f in files if f.obj is not None)
 

@@ -117,10 +117,10 @@ def _each_planned(project: Project, env: str, found: list[Release], problems: li
     planned, so kubeconform starts early); a release with problems adds them to `problems` instead."""
     first: Planned | None = None
     shared = _shared_layers(found)
-    base = (len(shared), merge(shared)) if shared else (0, None)
+    base = merge(shared) if shared else None
     for release in found:
         try:
-            item = _planned(project, env, release, base, capacity_errors=capacity_errors, first=first)
+            item = _planned(project, env, release, (shared, base), capacity_errors=capacity_errors, first=first)
         except ValuesError as err:
             problems += [p for p in err.problems if p not in problems]
             continue
@@ -139,12 +139,13 @@ def _shared_layers(found: list[Release]) -> tuple[Layer, ...]:
     return first[:count]
 
 
-def _planned(project: Project, env: str, release: Release, base: tuple[int, Merged | None], *,
+def _planned(project: Project, env: str, release: Release, start: tuple[tuple[Layer, ...], Merged | None], *,
              capacity_errors: bool, first: Planned | None) -> Planned:
-    """One release merged (onto `base`: how many layers all releases share, and their merge), validated
-    and planned; only what rendering needs is kept (a fleet's merged values and origins would fill memory)."""
+    """One release merged (from `start`: the layers all releases share and their merge), validated and
+    planned; only what rendering needs is kept (a fleet's merged values and origins would fill memory)."""
     context = f"release {release.name} of env {env}"
-    merged = merge(release.layers[base[0]:], base[1])
+    shared, base = start
+    merged = merge(release.layers[len(shared):], base)
     validate(merged, project.schema, context)
     planned = plan(merged, release.name, context, (project.root, project.chart_dir), capacity_errors=capacity_errors)
     if first is not None and merged.data.get("gitops") != first.gitops:

@@ -130,11 +130,10 @@ class Validation:
             self.stores[found.identity] = store(self._binary(), found, self.schemas.sources.cache)
         return self.stores[found.identity]
 
-    def finish(self, plans: Sequence[Plan], files: Sequence[RenderedFile]) -> tuple[list[Finding], list[str]]:
-        """Add the environment's objects (GitOps), wait for kubeconform; the findings and, per group,
-        what it validated against."""
-        releases = {plan.release for plan in plans}
-        environment = [f for f in files if f.key is not None and f.path.split("/", 1)[0] not in releases]
+    def finish(self, plans: Sequence[Plan], framing: Sequence[RenderedFile]) -> tuple[list[Finding], list[str]]:
+        """Add the environment's own files (kustomizations, GitOps objects), wait for kubeconform; the
+        findings and, per group, what it validated against."""
+        environment = [f for f in framing if f.key is not None]
         if environment and plans:
             self._add((None, plans[0].kubernetes_version), environment)
         if self.failed is not None:
