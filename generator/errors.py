@@ -29,7 +29,9 @@ class Location:
         return source if self.line is None else f"{source}:{self.line}"
 
 
-_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"     # compiled (and cached) by re when a message first needs it
+# Control characters and line breaks, which no name, key or path llmpack prints may hold (a pattern:
+# compiled, and cached, by re when first needed).
+CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 
 
 def json_pointer(path: Sequence[str | int]) -> str:
@@ -38,7 +40,7 @@ def json_pointer(path: Sequence[str | int]) -> str:
     if not path:
         return "/"
     text = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-    return re.sub(_CONTROL, lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(CONTROL, lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class LlmpackError(Exception):

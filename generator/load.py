@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import files
-from generator.errors import LoadError, Location, UsageError
+from generator.errors import CONTROL, LoadError, Location, UsageError
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -42,7 +42,6 @@ _FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 # --set only: compiled (and cached) by re when a flag is first read
 _LINE_BREAK = "[\n\r\x85\u2028\u2029]"
-_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
@@ -97,7 +96,7 @@ def parse_set(flag: str) -> Layer:
     """`--set a.b=value`: the value is read as one YAML 1.2 flow value (`2`, `"2"`, `[a, b]`) that
     must be the whole of it: no line break, nothing after it (a `#` comment would swallow the rest)."""
     key, sep, value = flag.partition("=")
-    if re.search(_CONTROL, key):
+    if re.search(CONTROL, key):
         raise UsageError(f"--set {key!r}: a key holds no control character or line break")
     name = f"--set {key}"   # never the value: it may be a secret pasted by mistake
     if not sep or not key:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import files as boundary
-from generator.errors import FileError, LoadError, Location, UsageError, ValuesError
+from generator.errors import CONTROL, FileError, LoadError, Location, UsageError, ValuesError
 from generator.load import Layer, load_file, parse_set
 from generator.merge import merge
 from generator.names import is_label
@@ -23,7 +23,6 @@ CHART = "charts/kserve-multinode"
 SCHEMA = "schemas/values.schema.json"
 EDITOR_SCHEMA = ".llmpack/values.schema.json"      # what `llmpack init` points the overlays' modelines at
 ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")    # a plain folder name: never ".", ".." or a path
-_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"     # -f only: compiled (and cached) by re when first needed
 # Package data of an installed llmpack (pyproject.toml maps these folders into generator/data/).
 _SHIPPED = {"chart": CHART, "schemas": "schemas", "scaffold": "scaffold"}
 
@@ -173,7 +172,7 @@ def _known(project: Project) -> str:
 def _file_name(project: Project, path: Path) -> str:
     """How a -f file is named in messages and in the bundle's headers: never with a line break."""
     shown = project.show(path)
-    if re.search(_CONTROL, shown):
+    if re.search(CONTROL, shown):
         raise UsageError(f"-f {shown!r}: the file name holds a control character or line break; rename the file")
     return shown
 
